@@ -1,0 +1,63 @@
+# Two commands on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUFF_RULES := --select E,F,W,I,B,UP --line-length 88 --extend-exclude migrations
+RUFF_FORMAT := --line-length 88 --exclude migrations --config "format.quote-style='single'"
+
+.PHONY: run test mail lint format bench browser clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# A random SECRET_KEY is written on first run; an existing one is kept.
+.env:
+	cp .env.example .env
+
+secret-key: .env
+	@grep -qE '^SECRET_KEY=.+' .env || { \
+	  sed -i '/^SECRET_KEY=/d' .env; \
+	  echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))')" >> .env; \
+	  echo 'Wrote a random SECRET_KEY into .env'; }
+
+run: $(BIN)/.installed secret-key
+	$(BIN)/flask db upgrade
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+# Debian's Chromium for the browser tests: installed when missing and root.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo 'Could not install chromium; the browser tests will be skipped.'; \
+	  else \
+	    echo 'Browser tests will be skipped: install Debian chromium (sudo apt-get install chromium) to run them.'; \
+	  fi; \
+	fi
+
+test: $(BIN)/.installed-dev browser
+	$(BIN)/pytest -q tests.py $(PYTEST_ARGS)
+
+mail: $(BIN)/.installed-dev
+	$(BIN)/python -m aiosmtpd -n -l localhost:8025
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check $(RUFF_RULES) .
+	$(BIN)/ruff format --check $(RUFF_FORMAT) .
+
+format: $(BIN)/.installed-dev
+	$(BIN)/ruff check $(RUFF_RULES) --fix .
+	$(BIN)/ruff format $(RUFF_FORMAT) .
+
+bench: $(BIN)/.installed-dev
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

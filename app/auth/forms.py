@@ -1,0 +1,98 @@
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+
+from app import db
+from app.auth.passwords import MAX_LENGTH, PasswordPolicy
+from app.models import User
+
+USERNAME_RULE = Regexp(
+    r'^[\w.-]+$', message='Use letters, digits, dots, dashes and underscores only.'
+)
+
+
+def normalize_email(address: str) -> str:
+    """The canonical, lower-cased form; raises EmailNotValidError."""
+    result = validate_email(address.strip(), check_deliverability=False)
+    return result.normalized.lower()
+
+
+class NormalizedEmail:
+    """Validate with email-validator and replace the data by its normal form."""
+
+    def __call__(self, form, field) -> None:
+        try:
+            field.data = normalize_email(field.data or '')
+        except EmailNotValidError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+def password_fields(label: str = 'Password'):
+    password = PasswordField(
+        label,
+        validators=[DataRequired(), PasswordPolicy()],
+        render_kw={'autocomplete': 'new-password', 'maxlength': MAX_LENGTH},
+    )
+    password2 = PasswordField(
+        'Repeat Password',
+        validators=[DataRequired(), EqualTo('password', 'Passwords must match.')],
+        render_kw={'autocomplete': 'new-password', 'maxlength': MAX_LENGTH},
+    )
+    return password, password2
+
+
+class LoginForm(FlaskForm):
+    username = StringField(
+        'Username',
+        validators=[DataRequired(), Length(max=64)],
+        render_kw={'autocomplete': 'username'},
+    )
+    password = PasswordField(
+        'Password',
+        validators=[DataRequired(), Length(max=MAX_LENGTH)],
+        render_kw={'autocomplete': 'current-password'},
+    )
+    remember_me = BooleanField('Remember Me')
+    submit = SubmitField('Sign In')
+
+
+class RegistrationForm(FlaskForm):
+    username = StringField(
+        'Username',
+        validators=[DataRequired(), Length(max=64), USERNAME_RULE],
+        render_kw={'autocomplete': 'username'},
+    )
+    email = EmailField(
+        'Email',
+        validators=[DataRequired(), Length(max=254), NormalizedEmail()],
+        render_kw={'autocomplete': 'email'},
+    )
+    password, password2 = password_fields()
+    submit = SubmitField('Register')
+
+    def validate_username(self, username) -> None:
+        user = db.session.scalar(sa.select(User).where(User.username == username.data))
+        if user is not None:
+            raise ValidationError('Please use a different username.')
+
+    def validate_email(self, email) -> None:
+        # Runs after NormalizedEmail, on the canonical form.
+        user = db.session.scalar(sa.select(User).where(User.email == email.data))
+        if user is not None:
+            raise ValidationError('Please use a different email address.')
+
+
+class ResetPasswordRequestForm(FlaskForm):
+    email = EmailField(
+        'Email',
+        validators=[DataRequired(), Length(max=254), NormalizedEmail()],
+        render_kw={'autocomplete': 'email'},
+    )
+    submit = SubmitField('Request Password Reset')
+
+
+class ResetPasswordForm(FlaskForm):
+    password, password2 = password_fields('New Password')
+    submit = SubmitField('Reset Password')

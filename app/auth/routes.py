@@ -1,0 +1,144 @@
+from flask import (
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app import db, limiter
+from app.auth import bp
+from app.auth.forms import (
+    LoginForm,
+    RegistrationForm,
+    ResetPasswordForm,
+    ResetPasswordRequestForm,
+)
+from app.email import request_password_reset, send_password_changed_email
+from app.main.forms import EmptyForm
+from app.models import User
+from app.security import audit, mask_email, safe_next_url
+
+# The reset link's token is moved into the session, then the browser is sent
+# here, so the token never sits in the address bar, history or Referer.
+SET_PASSWORD = 'set-password'
+RESET_SENT = 'Check your email for the instructions to reset your password'
+_DUMMY_HASH = generate_password_hash('not-a-real-password')
+
+
+def login_limit() -> str:
+    return current_app.config['LOGIN_RATE_LIMIT']
+
+
+def reset_limit() -> str:
+    return current_app.config['RESET_RATE_LIMIT']
+
+
+def _login_failed(response) -> bool:
+    return response.status_code != 302
+
+
+@bp.route('/login', methods=['GET', 'POST'])
+@limiter.limit(login_limit, methods=['POST'], deduct_when=_login_failed)
+def login():
+    """Sign in; failed attempts count towards the per-client rate limit."""
+    if current_user.is_authenticated:
+        return redirect(url_for('main.index'))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = User.by_username(form.username.data)
+        if user is None:
+            # Same hashing work as for a real account: no timing oracle.
+            check_password_hash(_DUMMY_HASH, form.password.data)
+        elif user.check_password(form.password.data):
+            login_user(user, remember=form.remember_me.data)
+            audit('login', account=user.id)
+            next_page = safe_next_url(request.args.get('next'))
+            return redirect(next_page or url_for('main.index'))
+        audit('login_failed', account=user.id if user else None)
+        flash('Invalid username or password', 'danger')
+    return render_template('auth/login.html', title='Sign In', form=form)
+
+
+@bp.route('/logout', methods=['POST'])
+def logout():
+    if EmptyForm().validate_on_submit():
+        logout_user()
+    return redirect(url_for('main.index'))
+
+
+@bp.route('/register', methods=['GET', 'POST'])
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for('main.index'))
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        user = User(username=form.username.data, email=form.email.data)
+        user.set_password(form.password.data)
+        db.session.add(user)
+        db.session.commit()
+        flash('Congratulations, you are now a registered user!', 'success')
+        return redirect(url_for('auth.login'))
+    return render_template('auth/register.html', title='Register', form=form)
+
+
+@bp.route('/reset_password_request', methods=['GET', 'POST'])
+@limiter.limit(reset_limit, methods=['POST'])
+def reset_password_request():
+    """Queue a reset; the answer is the same whether the address is known."""
+    if current_user.is_authenticated:
+        return redirect(url_for('main.index'))
+    form = ResetPasswordRequestForm()
+    if form.validate_on_submit():
+        job = request_password_reset(form.email.data)
+        db.session.commit()
+        audit('reset_requested', email=mask_email(form.email.data), job=job.id)
+        flash(RESET_SENT, 'info')
+        return redirect(url_for('auth.login'))
+    return render_template(
+        'auth/reset_password_request.html', title='Reset Password', form=form
+    )
+
+
+@bp.route('/reset_password/<token>', methods=['GET', 'POST'])
+def reset_password(token):
+    if current_user.is_authenticated:
+        return redirect(url_for('main.index'))
+    if token != SET_PASSWORD:
+        session['reset_token'] = token
+        return redirect(url_for('auth.reset_password', token=SET_PASSWORD))
+    user, reason = User.check_reset_password_token(session.get('reset_token', ''))
+    if user is None:
+        session.pop('reset_token', None)
+        audit('reset_token_rejected', reason=reason)
+        flash('That password reset link is invalid, used or expired.', 'warning')
+        return redirect(url_for('main.index'))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        user.set_password(form.password.data)
+        send_password_changed_email(user)
+        db.session.commit()
+        session.pop('reset_token', None)
+        audit('reset_completed', account=user.id)
+        flash('Your password has been reset.', 'success')
+        return redirect(url_for('auth.login'))
+    if request.method == 'GET':
+        audit('reset_link_used', account=user.id)
+    return render_template(
+        'auth/reset_password.html', title='Reset Password', form=form
+    )
+
+
+@bp.after_request
+def _no_referrer_on_reset(response):
+    if request.endpoint == 'auth.reset_password':
+        # The set-password page keeps `same-origin`: HTTPS CSRF checks need
+        # the Referer on its own form post, and its URL holds no token.
+        if request.view_args.get('token') != SET_PASSWORD:
+            response.headers['Referrer-Policy'] = 'no-referrer'
+        response.headers['Cache-Control'] = 'no-store'
+    return response

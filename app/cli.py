@@ -1,0 +1,95 @@
+"""Command-line tools: `flask mail ...` for operating the outbox."""
+
+from datetime import timedelta
+
+import click
+import sqlalchemy as sa
+from flask import Blueprint, current_app
+
+from app import db
+from app.email import send_email
+from app.models import OutboxMessage, utcnow
+
+bp = Blueprint('cli', __name__, cli_group=None)
+
+
+@bp.cli.group()
+def mail():
+    """Inspect and operate the email outbox."""
+
+
+@mail.command()
+def status():
+    """Show how many emails are pending, sent and failed, and the oldest wait."""
+    counts = dict(
+        db.session.execute(
+            sa.select(OutboxMessage.status, sa.func.count()).group_by(
+                OutboxMessage.status
+            )
+        ).all()
+    )
+    oldest = db.session.scalar(
+        sa.select(sa.func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.status.in_(('pending', 'sending'))
+        )
+    )
+    for name in ('pending', 'sending', 'sent', 'failed', 'dropped'):
+        click.echo(f'{name:>8}: {counts.get(name, 0)}')
+    if oldest is not None:
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        age = utcnow() - oldest
+        click.echo(f'oldest pending: {int(age.total_seconds())}s old')
+    else:
+        click.echo('oldest pending: none')
+
+
+@mail.command()
+def retry():
+    """Put every failed email back in the queue for another try."""
+    result = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.status == 'failed')
+        .values(
+            status='pending',
+            attempts=0,
+            created_at=utcnow(),
+            next_attempt_at=utcnow(),
+            last_error=None,
+        )
+    )
+    db.session.commit()
+    click.echo(f'{result.rowcount} failed email(s) queued again.')
+
+
+@mail.command('send-test')
+@click.argument('address')
+@click.option('--wait', default=60, help='Seconds to wait for delivery.')
+def send_test(address, wait):
+    """Send a test message to ADDRESS through the configured mail server."""
+    message = send_email(
+        '[Microblog] Test message',
+        sender=current_app.config['MAIL_DEFAULT_SENDER'],
+        recipients=[address],
+        text_body='This is a test message from Microblog. Delivery works.',
+    )
+    db.session.commit()
+    message_id = message.id
+    sender = current_app.extensions['outbox']
+    deadline = utcnow() + timedelta(seconds=wait)
+    while utcnow() < deadline:
+        sender.run_once()
+        row = db.session.get(OutboxMessage, message_id)
+        db.session.refresh(row)
+        if row.status in ('sent', 'failed'):
+            break
+        click.echo(f'not sent yet: {row.last_error or "waiting"}')
+        sender._stop.wait(
+            min(5, max(0.5, (row.next_attempt_at - utcnow()).total_seconds()))
+        )
+    status = row.status
+    if status == 'sent':
+        click.echo(f'Test message {message_id} sent to the mail server.')
+    else:
+        click.echo(f'Test message {message_id} is {status}: {row.last_error}')
+        raise SystemExit(1)

@@ -1,0 +1,26 @@
+"""Engine settings that make SQLite fit for a multi-process web server."""
+
+import sqlalchemy as sa
+from flask import Flask
+
+from app import db
+
+
+def init_app(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != 'sqlite':
+        return
+    busy_ms = int(app.config['SQLITE_BUSY_TIMEOUT_MS'])
+
+    @sa.event.listens_for(engine, 'connect')
+    def _sqlite_pragmas(dbapi_connection, _record):
+        # pysqlite starts a transaction only right before the first write, so
+        # a writer waits up to busy_timeout for the lock instead of failing.
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f'PRAGMA busy_timeout = {busy_ms}')
+        cursor.execute('PRAGMA foreign_keys = ON')
+        if engine.url.database not in (None, '', ':memory:'):
+            cursor.execute('PRAGMA journal_mode = WAL')
+            cursor.execute('PRAGMA synchronous = NORMAL')
+        cursor.close()

@@ -1,0 +1,48 @@
+from flask import render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, SecurityError
+
+from app import db
+from app.errors import bp
+
+MESSAGES = {
+    400: 'The request could not be understood.',
+    405: 'That action cannot be done this way.',
+    429: 'Too many attempts. Please wait a few minutes and try again.',
+}
+
+
+@bp.app_errorhandler(404)
+def not_found_error(error):
+    return render_template('errors/404.html', title='Not Found'), 404
+
+
+@bp.app_errorhandler(500)
+def internal_error(error):
+    db.session.rollback()
+    return render_template('errors/500.html', title='Error'), 500
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error):
+    message = (
+        'This form has expired or did not come from this site, so nothing was '
+        'changed. Go back, reload the page and try again.'
+    )
+    return render_template(
+        'errors/error.html', title='Bad Request', code=400, message=message
+    ), 400
+
+
+@bp.app_errorhandler(SecurityError)
+def untrusted_host(error):
+    # No URLs can be built for an untrusted host: answer in plain text.
+    return 'Bad Request: unknown host.', 400, {'Content-Type': 'text/plain'}
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(error):
+    message = MESSAGES.get(error.code, error.description)
+    return render_template(
+        'errors/error.html', title=error.name, code=error.code, message=message
+    ), error.code

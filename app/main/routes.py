@@ -1,0 +1,142 @@
+import hashlib
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from app import db
+from app.main import bp
+from app.main.forms import EditProfileForm, EmptyForm, PostForm
+from app.models import Post, User
+from app.pagination import paginate
+
+
+@bp.before_app_request
+def before_request() -> None:
+    if current_user.is_authenticated and current_user.touch_last_seen():
+        db.session.commit()
+
+
+def page_of(query):
+    page = request.args.get('page', 1, type=int)
+    return paginate(query, page, current_app.config['POSTS_PER_PAGE'])
+
+
+@bp.route('/', methods=['GET', 'POST'])
+@bp.route('/index', methods=['GET', 'POST'])
+@login_required
+def index():
+    form = PostForm()
+    if form.validate_on_submit():
+        db.session.add(Post(body=form.post.data, author=current_user))
+        db.session.commit()
+        flash('Your post is now live!', 'success')
+        return redirect(url_for('main.index'))
+    posts = page_of(current_user.following_posts())
+    return render_template(
+        'main/index.html', title='Home', form=form, posts=posts, endpoint='main.index'
+    )
+
+
+@bp.route('/explore')
+@login_required
+def explore():
+    posts = page_of(Post.listing())
+    return render_template(
+        'main/index.html', title='Explore', posts=posts, endpoint='main.explore'
+    )
+
+
+@bp.route('/user/<username>')
+@login_required
+def user(username):
+    """A profile: 404 for an unknown user."""
+    user = db.first_or_404(db.select(User).where(User.username == username))
+    posts = page_of(user.user_posts())
+    stats = user.profile_stats(viewer=current_user)
+    return render_template(
+        'main/user.html',
+        user=user,
+        posts=posts,
+        stats=stats,
+        form=EmptyForm(),
+        endpoint='main.user',
+    )
+
+
+@bp.route('/edit_profile', methods=['GET', 'POST'])
+@login_required
+def edit_profile():
+    form = EditProfileForm(current_user.username)
+    if form.validate_on_submit():
+        current_user.username = form.username.data
+        current_user.about_me = form.about_me.data
+        db.session.commit()
+        flash('Your changes have been saved.', 'success')
+        return redirect(url_for('main.edit_profile'))
+    if request.method == 'GET':
+        form.username.data = current_user.username
+        form.about_me.data = current_user.about_me
+    return render_template('main/edit_profile.html', title='Edit Profile', form=form)
+
+
+@bp.route('/follow/<username>', methods=['POST'])
+@login_required
+def follow(username):
+    return _change_following(username, follow=True)
+
+
+@bp.route('/unfollow/<username>', methods=['POST'])
+@login_required
+def unfollow(username):
+    return _change_following(username, follow=False)
+
+
+def _change_following(username: str, follow: bool):
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for('main.index'))
+    user = User.by_username(username)
+    if user is None:
+        flash(f'User {username} not found.', 'warning')
+        return redirect(url_for('main.index'))
+    if user == current_user:
+        flash('You cannot follow yourself!', 'warning')
+    elif follow:
+        current_user.follow(user)
+        db.session.commit()
+        flash(f'You are following {username}!', 'success')
+    else:
+        current_user.unfollow(user)
+        db.session.commit()
+        flash(f'You are not following {username}.', 'info')
+    return redirect(url_for('main.user', username=username))
+
+
+@bp.route('/avatar/<digest>')
+def avatar(digest):
+    """A local identicon, used when GRAVATAR is off (offline installs)."""
+    size = max(16, min(request.args.get('size', 80, type=int), 512))
+    seed = hashlib.sha256(digest.encode()).digest()
+    hue = seed[0] * 360 // 256
+    cells = []
+    for i in range(15):
+        if seed[1 + i] & 1:
+            x, y = i % 3, i // 3
+            for col in {x, 4 - x}:
+                cells.append(f'<rect x="{col}" y="{y}" width="1" height="1"/>')
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        f'viewBox="-0.5 -0.5 6 6"><rect x="-0.5" y="-0.5" width="6" height="6" '
+        f'fill="#f0f0f0"/><g fill="hsl({hue},55%,50%)">{"".join(cells)}</g></svg>'
+    )
+    response = Response(svg, mimetype='image/svg+xml')
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response

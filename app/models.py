@@ -1,0 +1,331 @@
+"""Database models; query logic lives here, transactions in the routes."""
+
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from time import time
+from typing import Optional
+
+import jwt
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import current_app, url_for
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app import db, login
+
+RESET_AUDIENCE = 'microblog:reset_password'
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """Aware UTC datetimes, stored naive-UTC so SQLite and PostgreSQL agree."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def normalize_password(password: str) -> str:
+    """NFKC, as NIST SP 800-63B asks, so visually equal input hashes alike."""
+    return unicodedata.normalize('NFKC', password)
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+followers = sa.Table(
+    'followers',
+    db.metadata,
+    sa.Column('follower_id', sa.ForeignKey('user.id'), primary_key=True),
+    sa.Column('followed_id', sa.ForeignKey('user.id'), primary_key=True),
+    sa.Index('ix_followers_followed_id', 'followed_id'),
+)
+
+
+class User(UserMixin, db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    username: so.Mapped[str] = so.mapped_column(sa.String(64), index=True, unique=True)
+    # Always stored normalized and lower-cased, so lookups are exact.
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), index=True, unique=True)
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    about_me: so.Mapped[str | None] = so.mapped_column(sa.String(140))
+    last_seen: so.Mapped[datetime | None] = so.mapped_column(
+        UTCDateTime(), default=utcnow
+    )
+    # Flask-Login's alternative id: rotating it signs out every session and
+    # remember-me cookie of the account.
+    session_token: so.Mapped[str] = so.mapped_column(
+        sa.String(64), unique=True, index=True, default=new_session_token
+    )
+    # When the last reset email was queued, for per-account throttling.
+    reset_sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+
+    posts: so.WriteOnlyMapped['Post'] = so.relationship(back_populates='author')
+    following: so.WriteOnlyMapped['User'] = so.relationship(
+        secondary=followers,
+        primaryjoin=(followers.c.follower_id == id),
+        secondaryjoin=(followers.c.followed_id == id),
+        back_populates='followers',
+    )
+    followers: so.WriteOnlyMapped['User'] = so.relationship(
+        secondary=followers,
+        primaryjoin=(followers.c.followed_id == id),
+        secondaryjoin=(followers.c.follower_id == id),
+        back_populates='following',
+    )
+
+    def __repr__(self) -> str:
+        return f'<User {self.username}>'
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    def set_password(self, password: str) -> None:
+        """Hash the password and sign out every existing session."""
+        self.password_hash = generate_password_hash(normalize_password(password))
+        self.session_token = new_session_token()
+
+    def check_password(self, password: str) -> bool:
+        if not self.password_hash:
+            return False
+        return check_password_hash(self.password_hash, normalize_password(password))
+
+    def avatar(self, size: int) -> str:
+        digest = hashlib.md5(self.email.encode('utf-8')).hexdigest()
+        if current_app.config.get('GRAVATAR', True):
+            return f'https://www.gravatar.com/avatar/{digest}?d=identicon&s={size}'
+        return url_for('main.avatar', digest=digest, size=size)
+
+    def touch_last_seen(self, every: int = 60) -> bool:
+        """Record a visit, at most once per `every` seconds (no write per request)."""
+        now = utcnow()
+        if self.last_seen and now - self.last_seen < timedelta(seconds=every):
+            return False
+        self.last_seen = now
+        return True
+
+    # Following
+
+    def follow(self, user: 'User') -> None:
+        if user.id != self.id and not self.is_following(user):
+            self.following.add(user)
+
+    def unfollow(self, user: 'User') -> None:
+        if self.is_following(user):
+            self.following.remove(user)
+
+    def is_following(self, user: 'User') -> bool:
+        query = sa.select(followers.c.followed_id).where(
+            followers.c.follower_id == self.id, followers.c.followed_id == user.id
+        )
+        return db.session.scalar(query) is not None
+
+    def followers_count(self) -> int:
+        query = sa.select(sa.func.count()).where(followers.c.followed_id == self.id)
+        return db.session.scalar(query)
+
+    def following_count(self) -> int:
+        query = sa.select(sa.func.count()).where(followers.c.follower_id == self.id)
+        return db.session.scalar(query)
+
+    def profile_stats(self, viewer: Optional['User'] = None) -> dict:
+        """Follower and following counts, and whether `viewer` follows: one query."""
+        f = followers
+        columns = [
+            sa.select(sa.func.count())
+            .where(f.c.followed_id == self.id)
+            .scalar_subquery()
+            .label('followers'),
+            sa.select(sa.func.count())
+            .where(f.c.follower_id == self.id)
+            .scalar_subquery()
+            .label('following'),
+        ]
+        viewer_id = viewer.id if viewer is not None else None
+        columns.append(
+            sa.exists()
+            .where(f.c.follower_id == viewer_id, f.c.followed_id == self.id)
+            .label('is_followed')
+        )
+        row = db.session.execute(sa.select(*columns)).one()
+        return {
+            'followers': row.followers,
+            'following': row.following,
+            'is_followed': bool(row.is_followed),
+        }
+
+    def followed_ids(self) -> list[int]:
+        query = sa.select(followers.c.followed_id).where(
+            followers.c.follower_id == self.id
+        )
+        return list(db.session.scalars(query))
+
+    def following_posts(self) -> sa.Select:
+        """Own and followed users' posts, newest first, authors loaded."""
+        followed = sa.select(followers.c.followed_id).where(
+            followers.c.follower_id == self.id
+        )
+        return Post.listing().where(
+            sa.or_(Post.user_id == self.id, Post.user_id.in_(followed))
+        )
+
+    def user_posts(self) -> sa.Select:
+        return Post.listing().where(Post.user_id == self.id)
+
+    # Password reset tokens
+
+    def _state_digest(self) -> str:
+        """A keyed digest of what a reset must not survive: hash and email."""
+        key = current_app.config['SECRET_KEY'].encode()
+        msg = f'{self.id}\0{self.password_hash}\0{self.email}'.encode()
+        return hmac.new(key, msg, hashlib.sha256).hexdigest()[:32]
+
+    def get_reset_password_token(self, expires_in: int = 600) -> str:
+        payload = {
+            'reset_password': self.id,
+            'aud': RESET_AUDIENCE,
+            'state': self._state_digest(),
+            'iat': int(time()),
+            'exp': int(time()) + expires_in,
+        }
+        return jwt.encode(payload, current_app.config['SECRET_KEY'], algorithm='HS256')
+
+    @staticmethod
+    def verify_reset_password_token(token: str) -> Optional['User']:
+        """The user the token was issued for, or None if it is bad in any way."""
+        return User.check_reset_password_token(token)[0]
+
+    @staticmethod
+    def check_reset_password_token(token: str) -> tuple[Optional['User'], str]:
+        """(user, reason): reason is 'ok', 'expired', 'used' or 'invalid'."""
+        try:
+            payload = jwt.decode(
+                token,
+                current_app.config['SECRET_KEY'],
+                algorithms=['HS256'],
+                audience=RESET_AUDIENCE,
+                options={'require': ['exp', 'aud', 'reset_password', 'state']},
+            )
+        except jwt.ExpiredSignatureError:
+            return None, 'expired'
+        except jwt.InvalidTokenError:
+            return None, 'invalid'
+        user_id = payload['reset_password']
+        if not isinstance(user_id, int) or isinstance(user_id, bool):
+            return None, 'invalid'
+        user = db.session.get(User, user_id)
+        if user is None:
+            return None, 'invalid'
+        if not hmac.compare_digest(str(payload['state']), user._state_digest()):
+            return None, 'used'
+        return user, 'ok'
+
+    @classmethod
+    def by_email(cls, email: str) -> Optional['User']:
+        return db.session.scalar(sa.select(cls).where(cls.email == email))
+
+    @classmethod
+    def by_username(cls, username: str) -> Optional['User']:
+        return db.session.scalar(sa.select(cls).where(cls.username == username))
+
+    def claim_reset_slot(self, interval: int) -> bool:
+        """Atomically take this account's reset-email slot; False if throttled.
+
+        A conditional UPDATE, so concurrent processes cannot both win.
+        """
+        now = utcnow()
+        result = db.session.execute(
+            sa.update(User)
+            .where(
+                User.id == self.id,
+                sa.or_(
+                    User.reset_sent_at.is_(None),
+                    User.reset_sent_at <= now - timedelta(seconds=interval),
+                ),
+            )
+            .values(reset_sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+@login.user_loader
+def load_user(session_token: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.session_token == session_token))
+
+
+class Post(db.Model):
+    __table_args__ = (
+        # The profile list and the per-author timeline walk this index.
+        sa.Index('ix_post_user_id_timestamp', 'user_id', 'timestamp', 'id'),
+        sa.Index('ix_post_timestamp_id', 'timestamp', 'id'),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    body: so.Mapped[str] = so.mapped_column(sa.String(140))
+    timestamp: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey(User.id))
+
+    author: so.Mapped[User] = so.relationship(back_populates='posts')
+
+    def __repr__(self) -> str:
+        return f'<Post {self.body}>'
+
+    @staticmethod
+    def listing() -> sa.Select:
+        """Posts newest first, each with its author loaded in the same query."""
+        return (
+            sa.select(Post)
+            .options(so.joinedload(Post.author))
+            .order_by(Post.timestamp.desc(), Post.id.desc())
+        )
+
+
+class OutboxMessage(db.Model):
+    """An email the app has accepted; the sender thread delivers it.
+
+    kind 'email' rows are rendered messages. kind 'password_reset' rows hold
+    only the address someone typed: the sender resolves the account, renders
+    the link and turns the row into an email, off the request path.
+    """
+
+    __tablename__ = 'outbox'
+    __table_args__ = (sa.Index('ix_outbox_status_next', 'status', 'next_attempt_at'),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32), default='email')
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default='pending')
+    sender: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    recipients: so.Mapped[str] = so.mapped_column(sa.Text)
+    subject: so.Mapped[str] = so.mapped_column(sa.String(255), default='')
+    text_body: so.Mapped[str] = so.mapped_column(sa.Text, default='')
+    html_body: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: so.Mapped[datetime] = so.mapped_column(
+        UTCDateTime(), default=utcnow
+    )
+    claimed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+
+    def __repr__(self) -> str:
+        return f'<OutboxMessage {self.id} {self.kind} {self.status}>'

@@ -1,0 +1,139 @@
+"""Configuration, read from the environment (and `.env`) once at import."""
+
+import os
+import secrets
+import warnings
+
+from dotenv import load_dotenv
+
+basedir = os.path.abspath(os.path.dirname(__file__))
+load_dotenv(os.path.join(basedir, '.env'))
+
+_TRUE = {'1', 'true', 'yes', 'on'}
+_FALSE = {'0', 'false', 'no', 'off', ''}
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Read a boolean that means what it says: `0`/`false`/`off` are off."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    value = value.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f'{name} must be true or false, not {value!r}')
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, '').strip()
+    return int(value) if value else default
+
+
+def env_list(name: str) -> list[str]:
+    return [x.strip() for x in os.environ.get(name, '').split(',') if x.strip()]
+
+
+APP_ENV = os.environ.get('APP_ENV', 'production').strip().lower()
+DEVELOPMENT = APP_ENV == 'development'
+
+
+def _secret_key() -> str | None:
+    key = os.environ.get('SECRET_KEY')
+    if key or not DEVELOPMENT:
+        return key  # production checks it in create_app
+    warnings.warn(
+        'SECRET_KEY is not set: using a random key for this process only '
+        '(`make run` writes a permanent one into .env).',
+        stacklevel=2,
+    )
+    return secrets.token_urlsafe(32)
+
+
+class Config:
+    APP_ENV = APP_ENV
+    SECRET_KEY = _secret_key()
+
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        'DATABASE_URL'
+    ) or 'sqlite:///' + os.path.join(basedir, 'app.db')
+    SQLITE_BUSY_TIMEOUT_MS = env_int('SQLITE_BUSY_TIMEOUT_MS', 15000)
+
+    # The public address: every link in an email is built from these two,
+    # never from the Host header of whoever made the request.
+    SERVER_NAME = os.environ.get('SERVER_NAME') or (
+        'localhost:5000' if DEVELOPMENT else None
+    )
+    PREFERRED_URL_SCHEME = os.environ.get('PREFERRED_URL_SCHEME', 'http')
+    # Hosts accepted in requests outside development (default: SERVER_NAME's).
+    TRUSTED_HOSTS = env_list('TRUSTED_HOSTS') or None
+    # Number of reverse proxies whose X-Forwarded-* headers are believed.
+    PROXY_FIX = env_int('PROXY_FIX', 0)
+
+    MAIL_SERVER = os.environ.get('MAIL_SERVER')
+    MAIL_PORT = env_int('MAIL_PORT', 25)
+    MAIL_USE_TLS = env_bool('MAIL_USE_TLS')
+    MAIL_USE_SSL = env_bool('MAIL_USE_SSL')
+    MAIL_USERNAME = os.environ.get('MAIL_USERNAME')
+    MAIL_PASSWORD = os.environ.get('MAIL_PASSWORD')
+    MAIL_TIMEOUT = env_int('MAIL_TIMEOUT', 30)
+    ADMINS = env_list('ADMINS')
+    MAIL_DEFAULT_SENDER = os.environ.get('MAIL_DEFAULT_SENDER') or (
+        ADMINS[0] if ADMINS else 'no-reply@localhost'
+    )
+    # How long a transiently failing email keeps being retried, in seconds.
+    MAIL_RETRY_PERIOD = env_int('MAIL_RETRY_PERIOD', 2 * 24 * 3600)
+    # How long sent emails stay in the outbox before they are pruned.
+    MAIL_RETENTION = env_int('MAIL_RETENTION', 7 * 24 * 3600)
+    # Start the outbox sender thread in this process.
+    MAIL_SENDER_ENABLED = env_bool('MAIL_SENDER_ENABLED', True)
+    # How often an idle sender looks for work queued by other processes.
+    MAIL_POLL_INTERVAL = float(os.environ.get('MAIL_POLL_INTERVAL') or 2)
+
+    POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
+    GRAVATAR = env_bool('GRAVATAR', True)
+    LOG_TO_STDOUT = env_bool('LOG_TO_STDOUT')
+
+    # One reset email per account per this many seconds, whatever the load.
+    RESET_EMAIL_INTERVAL = env_int('RESET_EMAIL_INTERVAL', 300)
+    RESET_TOKEN_EXPIRES = env_int('RESET_TOKEN_EXPIRES', 600)
+    RATELIMIT_STORAGE_URI = os.environ.get('RATELIMIT_STORAGE_URI', 'memory://')
+    RATELIMIT_HEADERS_ENABLED = False
+    RESET_RATE_LIMIT = os.environ.get('RESET_RATE_LIMIT', '5/minute;20/hour')
+    LOGIN_RATE_LIMIT = os.environ.get('LOGIN_RATE_LIMIT', '10/minute;50/hour')
+
+    BOOTSTRAP_SERVE_LOCAL = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = 'Lax'
+    SESSION_COOKIE_SECURE = PREFERRED_URL_SCHEME == 'https'
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = 'Lax'
+    REMEMBER_COOKIE_SECURE = PREFERRED_URL_SCHEME == 'https'
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+
+class TestConfig(Config):
+    APP_ENV = 'testing'
+    TESTING = True
+    SECRET_KEY = 'test-secret-key-that-is-long-enough-for-hs256-00'
+    SQLALCHEMY_DATABASE_URI = os.environ.get('TEST_DATABASE_URL') or 'sqlite://'
+    SERVER_NAME = 'microblog.test'
+    PREFERRED_URL_SCHEME = 'https'
+    WTF_CSRF_ENABLED = False
+    MAIL_SERVER = '127.0.0.1'
+    MAIL_PORT = 8025
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_SUPPRESS_SEND = False
+    MAIL_SENDER_ENABLED = True
+    MAIL_POLL_INTERVAL = 0.2
+    MAIL_TIMEOUT = 10
+    MAIL_DEFAULT_SENDER = 'no-reply@microblog.test'
+    ADMINS = ['admin@microblog.test']
+    RATELIMIT_ENABLED = False
+    RATELIMIT_STORAGE_URI = 'memory://'
+    GRAVATAR = True
+    POSTS_PER_PAGE = 3

@@ -1,0 +1,215 @@
+"""Shared fixtures: the app on a fresh database, a real SMTP server, helpers."""
+
+import email
+import email.policy
+import os
+import socket
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from app import create_app, db
+from config import TestConfig
+
+PASSWORD = 'correct horse battery staple'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class SinkHandler:
+    """Collects messages; can be told to be slow or to refuse recipients."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.delay = 0.0
+        self.reject: set[str] = set()
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.reject:
+            return '550 5.1.1 No such user here'
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
+        message = email.message_from_bytes(
+            envelope.content, policy=email.policy.default
+        )
+        with self.lock:
+            self.messages.append(message)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return '250 Message accepted for delivery'
+
+
+class SMTPSink:
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.handler = SinkHandler()
+        self.controller: Controller | None = None
+
+    def start(self) -> 'SMTPSink':
+        self.controller = Controller(
+            self.handler, hostname='127.0.0.1', port=self.port, ready_timeout=10
+        )
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self):
+        return self.handler.messages
+
+    def reset(self) -> None:
+        self.handler.messages.clear()
+        self.handler.envelopes.clear()
+        self.handler.delay = 0.0
+        self.handler.reject.clear()
+
+    def wait_for(self, count: int = 1, timeout: float = 15.0):
+        """Poll until `count` messages arrived (sending is asynchronous)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.messages) >= count:
+                return self.messages[:count]
+            time.sleep(0.05)
+        raise AssertionError(f'expected {count} email(s), got {len(self.messages)}')
+
+
+@pytest.fixture(scope='session')
+def smtp():
+    sink = SMTPSink().start()
+    yield sink
+    sink.stop()
+
+
+def database_url(tmp_path) -> str:
+    return os.environ.get('TEST_DATABASE_URL') or f'sqlite:///{tmp_path}/test.db'
+
+
+@pytest.fixture
+def make_app(smtp, tmp_path):
+    """Build apps on one fresh database: make_app(SETTING=value, ...)."""
+    apps = []
+    url = database_url(tmp_path)
+
+    def factory(**overrides):
+        settings = {
+            'SQLALCHEMY_DATABASE_URI': url,
+            'MAIL_PORT': smtp.port,
+            **overrides,
+        }
+        sender_enabled = settings.pop('MAIL_SENDER_ENABLED', True)
+        config = type('Config', (TestConfig,), settings)
+        config.MAIL_SENDER_ENABLED = False  # start it once the tables exist
+        app = create_app(config)
+        if not apps:
+            with app.app_context():
+                db.drop_all()
+                db.create_all()
+        app.config['MAIL_SENDER_ENABLED'] = sender_enabled
+        if sender_enabled:
+            app.extensions['outbox'].start()
+        apps.append(app)
+        return app
+
+    smtp.reset()
+    yield factory
+    for app in reversed(apps):
+        app.extensions['outbox'].stop(timeout=10)
+    with apps[0].app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+    for app in apps[1:]:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class AuthActions:
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, username='susan', email='susan@example.com', password=PASSWORD):
+        return self.client.post(
+            '/register',
+            data={
+                'username': username,
+                'email': email,
+                'password': password,
+                'password2': password,
+            },
+        )
+
+    def login(self, username='susan', password=PASSWORD, remember=False, **kw):
+        data = {'username': username, 'password': password}
+        if remember:
+            data['remember_me'] = 'y'
+        return self.client.post('/login', data=data, **kw)
+
+    def logout(self):
+        return self.client.post('/logout')
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+class StatementCounter:
+    """Counts SQL statements this thread sends (the sender thread's are not)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.statements: list[str] = []
+        self.thread = threading.get_ident()
+
+    def __call__(self, conn, cursor, statement, *args):
+        if threading.get_ident() == self.thread:
+            self.statements.append(statement)
+
+    def __enter__(self):
+        sa.event.listen(self.engine, 'before_cursor_execute', self)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, 'before_cursor_execute', self)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_statements(app):
+    def counter():
+        with app.app_context():
+            engine = db.engine
+        return StatementCounter(engine)
+
+    return counter

@@ -1,0 +1,835 @@
+"""Microblog's test suite: models, pages, email and the reset flow, security."""
+
+import logging
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+import sqlalchemy as sa
+
+from app import ConfigError, create_app, db
+from app.models import OutboxMessage, Post, User
+from app.security import safe_next_url
+from config import TestConfig
+from conftest import PASSWORD, AuthActions
+
+NEW_PASSWORD = 'a brand new passphrase'
+LINK = re.compile(r'https?://[^\s"<]+/reset_password/[\w.-]+')
+
+
+def make_user(username='susan', email=None, password=PASSWORD) -> User:
+    user = User(username=username, email=email or f'{username}@example.com')
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def add_posts(author: User, n: int, start: datetime | None = None) -> None:
+    start = start or datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(n):
+        db.session.add(
+            Post(
+                body=f'{author.username} post {i}',
+                author=author,
+                timestamp=start + timedelta(minutes=i),
+            )
+        )
+    db.session.commit()
+
+
+def reset_link(message) -> str:
+    text = message.get_body(('plain',)).get_content()
+    return LINK.search(text).group(0)
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_password_hashing(app):
+    with app.app_context():
+        u = User(username='susan', email='susan@example.com')
+        u.set_password('cat-and-dog-123')
+        assert not u.check_password('dog-and-cat-123')
+        assert u.check_password('cat-and-dog-123')
+        assert 'cat' not in u.password_hash
+
+
+def test_password_is_unicode_normalized(app):
+    with app.app_context():
+        u = User(username='susan', email='susan@example.com')
+        u.set_password('caf\u00e9 au lait!')  # precomposed é
+        assert u.check_password('cafe\u0301 au lait!')  # e + combining accent
+
+
+def test_avatar_gravatar(app):
+    with app.app_context():
+        u = User(username='john', email='john@example.com')
+        assert u.avatar(128) == (
+            'https://www.gravatar.com/avatar/d4c74594d841139328695756648b6bd6'
+            '?d=identicon&s=128'
+        )
+
+
+def test_avatar_local_when_gravatar_off(make_app):
+    app = make_app(GRAVATAR=False)
+    with app.test_request_context():
+        u = User(username='john', email='john@example.com')
+        url = u.avatar(64)
+        assert url.startswith('/avatar/d4c74594d841139328695756648b6bd6')
+    response = app.test_client().get(url)
+    assert response.status_code == 200
+    assert response.mimetype == 'image/svg+xml'
+    assert b'<svg' in response.data
+
+
+def test_follow_and_unfollow(app):
+    with app.app_context():
+        u1, u2 = make_user('john'), make_user('susan')
+        assert not u1.is_following(u2)
+        assert u1.following_count() == 0
+        u1.follow(u2)
+        u1.follow(u2)  # twice is still once
+        db.session.commit()
+        assert u1.is_following(u2)
+        assert u1.following_count() == 1 and u2.followers_count() == 1
+        assert u2.profile_stats(viewer=u1) == {
+            'followers': 1,
+            'following': 0,
+            'is_followed': True,
+        }
+        u1.unfollow(u2)
+        db.session.commit()
+        assert not u1.is_following(u2)
+        assert u2.followers_count() == 0
+
+
+def test_following_posts_newest_first(app):
+    with app.app_context():
+        john, susan, mary, david = (
+            make_user(n) for n in ('john', 'susan', 'mary', 'david')
+        )
+        now = datetime.now(UTC)
+        posts = {}
+        for i, u in enumerate((john, susan, mary, david)):
+            posts[u.username] = Post(
+                body=f'post from {u.username}',
+                author=u,
+                timestamp=now + timedelta(seconds=i + 1),
+            )
+            db.session.add(posts[u.username])
+        john.follow(susan)
+        john.follow(david)
+        susan.follow(mary)
+        mary.follow(david)
+        db.session.commit()
+
+        def timeline(u):
+            return list(db.session.scalars(u.following_posts()))
+
+        assert timeline(john) == [posts['david'], posts['susan'], posts['john']]
+        assert timeline(susan) == [posts['mary'], posts['susan']]
+        assert timeline(mary) == [posts['david'], posts['mary']]
+        assert timeline(david) == [posts['david']]
+
+
+def test_last_seen_written_at_most_once_a_minute(app):
+    with app.app_context():
+        u = make_user()
+        u.last_seen = datetime.now(UTC) - timedelta(seconds=30)
+        assert u.touch_last_seen() is False
+        u.last_seen = datetime.now(UTC) - timedelta(seconds=61)
+        assert u.touch_last_seen() is True
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def test_reset_token_valid(app):
+    with app.app_context():
+        u = make_user()
+        token = u.get_reset_password_token()
+        assert User.verify_reset_password_token(token) == u
+        payload = jwt.decode(token, options={'verify_signature': False})
+        assert payload['reset_password'] == u.id and 'exp' in payload
+
+
+def test_reset_token_expired(app):
+    with app.app_context():
+        u = make_user()
+        token = u.get_reset_password_token(expires_in=-1)
+        assert User.check_reset_password_token(token) == (None, 'expired')
+
+
+def test_reset_token_tampered(app):
+    with app.app_context():
+        u, other = make_user(), make_user('mallory')
+        header, payload, sig = u.get_reset_password_token().split('.')
+        forged = jwt.encode({'reset_password': other.id}, 'x', algorithm='HS256')
+        tampered = '.'.join([header, forged.split('.')[1], sig])
+        assert User.verify_reset_password_token(tampered) is None
+        assert User.verify_reset_password_token('not-a-token') is None
+        assert User.verify_reset_password_token('') is None
+
+
+def test_reset_token_wrong_key_unknown_user_and_missing_claims(app):
+    with app.app_context():
+        u = make_user()
+        good = jwt.decode(
+            u.get_reset_password_token(), options={'verify_signature': False}
+        )
+        key = app.config['SECRET_KEY']
+        assert (
+            User.verify_reset_password_token(jwt.encode(good, 'wrong-key-' * 4)) is None
+        )
+        unknown = {**good, 'reset_password': 999}
+        assert User.verify_reset_password_token(jwt.encode(unknown, key)) is None
+        no_exp = {k: v for k, v in good.items() if k != 'exp'}
+        assert User.verify_reset_password_token(jwt.encode(no_exp, key)) is None
+        other_purpose = {**good, 'aud': 'microblog:something-else'}
+        assert User.verify_reset_password_token(jwt.encode(other_purpose, key)) is None
+        tutorial_style = {'reset_password': u.id, 'exp': good['exp']}
+        assert User.verify_reset_password_token(jwt.encode(tutorial_style, key)) is None
+        unsigned = jwt.encode(good, None, algorithm='none')
+        assert User.verify_reset_password_token(unsigned) is None
+        assert User.verify_reset_password_token(jwt.encode(good, key)) == u
+
+
+def test_reset_token_dies_when_password_or_email_changes(app):
+    with app.app_context():
+        u = make_user()
+        token = u.get_reset_password_token()
+        u.set_password('another good passphrase')
+        db.session.commit()
+        assert User.check_reset_password_token(token) == (None, 'used')
+        token = u.get_reset_password_token()
+        u.email = 'susan@new.example.com'
+        db.session.commit()
+        assert User.verify_reset_password_token(token) is None
+
+
+# ---------------------------------------------------------------- pages
+
+
+def test_pages_require_login(client):
+    for url in ('/', '/index', '/explore', '/user/susan', '/edit_profile'):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.location.startswith('/login?next=')
+
+
+def test_register_and_login(client, auth, app):
+    response = auth.register(email='Susan@Example.COM')
+    assert response.status_code == 302 and response.location == '/login'
+    with app.app_context():
+        user = User.by_username('susan')
+        assert user.email == 'susan@example.com'
+    response = auth.login()
+    assert response.status_code == 302 and response.location == '/index'
+    response = client.get('/index')
+    assert b'Hi, susan!' in response.data
+
+
+@pytest.mark.parametrize(
+    ('data', 'message'),
+    [
+        ({'username': ''}, b'This field is required.'),
+        ({'username': 'bad/name'}, b'Use letters, digits'),
+        ({'username': 'x' * 65}, b'Field cannot be longer than 64 characters.'),
+        ({'email': 'not-an-email'}, b'must have an @-sign'),
+        ({'email': 'x' * 250 + '@example.com'}, b'Field cannot be longer than 254'),
+        ({'password2': 'something else entirely'}, b'Passwords must match.'),
+        ({'password': 'short', 'password2': 'short'}, b'Use at least 8 characters.'),
+        ({'password': 'password1', 'password2': 'password1'}, b'too common'),
+        ({'password': 'p' * 257, 'password2': 'p' * 257}, b'Use at most 256'),
+    ],
+)
+def test_register_validation(client, data, message, app):
+    form = {
+        'username': 'susan',
+        'email': 'susan@example.com',
+        'password': PASSWORD,
+        'password2': PASSWORD,
+        **data,
+    }
+    response = client.post('/register', data=form)
+    assert response.status_code == 200
+    assert message in response.data
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+
+
+def test_long_unicode_password_is_accepted_whole(client, auth):
+    password = 'ünïcødé ' * 8  # 64 characters, nothing truncated
+    auth.register(password=password)
+    assert auth.login(password=password).status_code == 302
+    auth.logout()
+    assert auth.login(password=password[:-1]).status_code == 200
+
+
+def test_register_refuses_taken_username_and_email_any_case(client, auth, app):
+    auth.register()
+    response = auth.register(email='other@example.com')
+    assert b'Please use a different username.' in response.data
+    response = auth.register(username='other', email='SUSAN@EXAMPLE.COM')
+    assert b'Please use a different email address.' in response.data
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+def test_login_failure(client, auth):
+    auth.register()
+    response = auth.login(password='wrong password here')
+    assert response.status_code == 200
+    assert b'Invalid username or password' in response.data
+    response = auth.login(username='nobody')
+    assert b'Invalid username or password' in response.data
+    assert client.get('/index').status_code == 302
+
+
+@pytest.mark.parametrize(
+    'target',
+    [
+        '//evil.example',
+        '///evil.example',
+        '/\\evil.example',
+        '\\\\evil.example',
+        '\\/evil.example',
+        'https://evil.example/',
+        'http:evil.example',
+        'javascript:alert(1)',
+        '/\t/evil.example',
+        '/\n/evil.example',
+        ' //evil.example',
+        'evil.example',
+        '',
+    ],
+)
+def test_login_next_refuses_other_hosts(client, auth, target):
+    auth.register()
+    response = auth.login(query_string={'next': target})
+    assert response.status_code == 302
+    assert response.location == '/index'
+
+
+def test_login_next_allows_local_paths(client, auth):
+    auth.register()
+    response = auth.login(query_string={'next': '/user/susan?page=2'})
+    assert response.location == '/user/susan?page=2'
+    assert safe_next_url('/explore') == '/explore'
+
+
+def test_logout_is_post_only(client, auth):
+    auth.register()
+    auth.login()
+    assert client.get('/logout').status_code == 405
+    assert client.get('/index').status_code == 200
+    response = auth.logout()
+    assert response.status_code == 302
+    assert client.get('/index').status_code == 302
+
+
+def test_post_and_timeline(client, auth, app):
+    auth.register()
+    auth.login()
+    response = client.post(
+        '/index', data={'post': 'Hello, world!'}, follow_redirects=True
+    )
+    assert b'Your post is now live!' in response.data
+    assert b'Hello, world!' in response.data
+    response = client.post('/index', data={'post': 'x' * 141})
+    assert b'Field must be between 1 and 140 characters long.' in response.data
+    response = client.post('/index', data={'post': ''})
+    assert b'This field is required.' in response.data
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Post.id))) == 1
+
+
+def test_explore_pagination(client, auth, app):
+    auth.register()
+    with app.app_context():
+        add_posts(User.by_username('susan'), 7)  # POSTS_PER_PAGE is 3 in tests
+    auth.login()
+    page1 = client.get('/explore').data
+    assert b'susan post 6' in page1 and b'susan post 4' in page1
+    assert b'susan post 3' not in page1
+    assert b'href="/explore?page=2"' in page1
+    page3 = client.get('/explore?page=3').data
+    assert b'susan post 0' in page3 and b'susan post 1' not in page3
+    assert b'href="/explore?page=2"' in page3 and b'page=4' not in page3
+    assert client.get('/explore?page=abc').status_code == 200
+    assert client.get('/explore?page=-5').status_code == 200
+    assert b'No posts here yet.' in client.get('/explore?page=99').data
+
+
+def test_user_profile_and_follow(client, auth, app):
+    auth.register()
+    with app.app_context():
+        john = make_user('john')
+        john.about_me = 'I like cats'
+        db.session.commit()
+        add_posts(john, 4)
+    auth.login()
+    assert client.get('/user/nobody').status_code == 404
+    page = client.get('/user/john').data
+    assert b'I like cats' in page and b'0 followers, 0 following.' in page
+    assert b'Last seen on' in page and b'john post 3' in page
+    assert b'/user/john?page=2' in page
+    assert b'action="/follow/john"' in page
+    assert client.get('/follow/john').status_code == 405
+    response = client.post('/follow/john', follow_redirects=True)
+    assert b'You are following john!' in response.data
+    assert b'1 followers, 0 following.' in response.data
+    assert b'action="/unfollow/john"' in response.data
+    timeline = client.get('/index').data
+    assert b'john post 3' in timeline
+    response = client.post('/unfollow/john', follow_redirects=True)
+    assert b'0 followers, 0 following.' in response.data
+    response = client.post('/follow/nobody', follow_redirects=True)
+    assert b'User nobody not found.' in response.data
+    response = client.post('/follow/susan', follow_redirects=True)
+    assert b'You cannot follow yourself!' in response.data
+
+
+def test_edit_profile(client, auth, app):
+    auth.register()
+    with app.app_context():
+        make_user('john')
+    auth.login()
+    page = client.get('/edit_profile').data
+    assert b'value="susan"' in page
+    response = client.post('/edit_profile', data={'username': 'john', 'about_me': ''})
+    assert b'Please use a different username.' in response.data
+    response = client.post(
+        '/edit_profile', data={'username': 'susan', 'about_me': 'x' * 141}
+    )
+    assert b'Field cannot be longer than 140 characters.' in response.data
+    response = client.post(
+        '/edit_profile',
+        data={'username': 'susan2', 'about_me': 'Hi there'},
+        follow_redirects=True,
+    )
+    assert b'Your changes have been saved.' in response.data
+    assert b'Hi there' in client.get('/user/susan2').data
+
+
+def test_404_and_500_pages(make_app):
+    app = make_app()
+
+    @app.route('/boom')
+    def boom():
+        db.session.add(User(username='ghost', email='ghost@example.com'))
+        db.session.flush()
+        raise RuntimeError('boom')
+
+    client = app.test_client()
+    response = client.get('/no/such/page')
+    assert response.status_code == 404 and b'File Not Found' in response.data
+    app.testing = False  # let the 500 handler run instead of re-raising
+    app.config['PROPAGATE_EXCEPTIONS'] = False
+    response = client.get('/boom')
+    assert response.status_code == 500
+    assert b'An unexpected error has occurred' in response.data
+    with app.app_context():
+        assert User.by_username('ghost') is None
+
+
+def test_pages_are_served_offline(client, auth):
+    auth.register()
+    auth.login()
+    page = client.get('/index').data.decode()
+    assets = re.findall(r'(?:href|src)="([^"]+\.(?:css|js))"', page)
+    assert any('bootstrap' in a and a.endswith('.css') for a in assets)
+    assert any('bootstrap' in a and a.endswith('.js') for a in assets)
+    for asset in assets:
+        assert asset.startswith('/'), asset
+        assert client.get(asset).status_code == 200
+
+
+# ---------------------------------------------------------------- email and reset
+
+
+def test_reset_flow_end_to_end(client, auth, app, smtp, caplog):
+    caplog.set_level(logging.INFO)
+    auth.register(email='Susan@Example.com')
+    response = client.post(
+        '/reset_password_request', data={'email': 'SUSAN@example.COM'}
+    )
+    assert response.status_code == 302 and response.location == '/login'
+    page = client.get('/login').data
+    assert b'Check your email for the instructions to reset your password' in page
+
+    (message,) = smtp.wait_for(1)
+    assert message['Subject'] == '[Microblog] Reset Your Password'
+    assert message['To'] == 'susan@example.com'  # the stored address
+    assert message.get_body(('html',)) is not None
+    link = reset_link(message)
+    assert link.startswith('https://microblog.test/reset_password/')
+    html = message.get_body(('html',)).get_content()
+    assert link in html
+
+    path = link.removeprefix('https://microblog.test')
+    response = client.get(path)
+    # The token leaves the address bar at once.
+    assert response.status_code == 302
+    assert response.location == '/reset_password/set-password'
+    assert response.headers['Referrer-Policy'] == 'no-referrer'
+    page = client.get('/reset_password/set-password')
+    assert page.status_code == 200 and b'Reset Your Password' in page.data
+    assert page.headers['Cache-Control'] == 'no-store'
+    token = path.rsplit('/', 1)[1]
+    assert token.encode() not in page.data
+
+    response = client.post(
+        '/reset_password/set-password',
+        data={'password': NEW_PASSWORD, 'password2': NEW_PASSWORD},
+    )
+    assert response.status_code == 302 and response.location == '/login'
+    assert auth.login(password=PASSWORD).status_code == 200
+    assert auth.login(password=NEW_PASSWORD).status_code == 302
+    auth.logout()
+
+    # The notice email: no link to reset, advice if it was not them.
+    (_, notice) = smtp.wait_for(2)
+    assert notice['To'] == 'susan@example.com'
+    assert 'password was changed' in notice['Subject']
+    notice_text = notice.get_body(('plain',)).get_content()
+    assert 'If it was not you' in notice_text
+    assert notice.get_body(('html',)) is not None
+    assert not LINK.search(notice_text)
+
+    # The link is single-use.
+    client.get(path)
+    response = client.get('/reset_password/set-password')
+    assert response.status_code == 302 and response.location == '/index'
+    response = client.post(
+        '/reset_password/set-password',
+        data={
+            'password': 'yet another passphrase',
+            'password2': 'yet another passphrase',
+        },
+    )
+    assert response.status_code == 302
+    assert auth.login(password=NEW_PASSWORD).status_code == 302
+
+    # No token, password or full link in any log line.
+    logged = '\n'.join(r.getMessage() for r in caplog.records)
+    assert token not in logged and PASSWORD not in logged and NEW_PASSWORD not in logged
+    assert 'reset_completed' in logged and 'reset_requested' in logged
+    assert 'SUSAN@example.COM' not in logged
+
+
+def test_reset_unknown_address_sends_nothing(client, auth, app, smtp):
+    auth.register()
+    response = client.post(
+        '/reset_password_request', data={'email': 'nobody@example.com'}
+    )
+    assert response.status_code == 302 and response.location == '/login'
+    with app.app_context():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            job = db.session.scalar(sa.select(OutboxMessage))
+            if job.status != 'pending':
+                break
+            db.session.rollback()
+            time.sleep(0.05)
+        assert job.status == 'dropped' and job.recipients == ''
+    assert smtp.messages == []
+
+
+def test_reset_request_form_errors(client):
+    response = client.post('/reset_password_request', data={'email': 'not an email'})
+    assert response.status_code == 200
+    assert b'must have an @-sign' in response.data
+
+
+def test_bad_reset_token_redirects_home_with_flash(client):
+    response = client.get('/reset_password/garbage', follow_redirects=True)
+    assert b'That password reset link is invalid, used or expired.' in response.data
+
+
+def test_reset_link_ignores_forged_host_headers(client, auth, smtp):
+    auth.register()
+    client.post(
+        '/reset_password_request',
+        data={'email': 'susan@example.com'},
+        headers={'Host': 'evil.example', 'X-Forwarded-Host': 'evil2.example'},
+    )
+    (message,) = smtp.wait_for(1)
+    assert reset_link(message).startswith('https://microblog.test/reset_password/')
+    assert 'evil' not in message.as_string()
+
+
+def test_reset_signs_out_every_session(make_app, smtp):
+    app = make_app()
+    phone, laptop = app.test_client(), app.test_client()
+    AuthActions(phone).register()
+    AuthActions(phone).login(remember=True)
+    AuthActions(laptop).login()
+    assert phone.get('/index').status_code == 200
+    remember = phone.get_cookie('remember_token', domain='microblog.test')
+    assert remember is not None
+
+    with app.app_context():
+        user = User.by_username('susan')
+        token = user.get_reset_password_token()
+    browser = app.test_client()
+    browser.get(f'/reset_password/{token}')
+    browser.post(
+        '/reset_password/set-password',
+        data={'password': NEW_PASSWORD, 'password2': NEW_PASSWORD},
+    )
+    assert phone.get('/index').status_code == 302
+    assert laptop.get('/index').status_code == 302
+    # A remember-me cookie alone no longer signs anyone in.
+    thief = app.test_client()
+    thief.set_cookie('remember_token', remember.value, domain=remember.domain)
+    assert thief.get('/index').status_code == 302
+
+
+def test_per_account_throttle_ten_requests_send_at_most_three(make_app, smtp):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register()
+    for _ in range(10):
+        response = client.post(
+            '/reset_password_request', data={'email': 'susan@example.com'}
+        )
+        assert response.status_code == 302
+    time.sleep(2)
+    assert 1 <= len(smtp.messages) <= 3
+
+
+def test_reset_slot_is_claimed_once_across_processes(make_app):
+    # Two apps with their own engines stand in for two processes.
+    first, second = make_app(), make_app()
+    with first.app_context():
+        make_user()
+    results = []
+    for app in (first, second, first):
+        with app.app_context():
+            user = User.by_username('susan')
+            results.append(user.claim_reset_slot(300))
+            db.session.commit()
+    assert results == [True, False, False]
+
+
+def test_known_unknown_and_throttled_requests_look_the_same(make_app, count_statements):
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    with app.app_context():
+        make_user()
+        user = User.by_username('susan')
+        user.reset_sent_at = datetime.now(UTC)  # throttled
+        db.session.commit()
+    responses, statements = [], []
+    for address in ('susan@example.com', 'nobody@example.com', 'susan@example.com'):
+        client = app.test_client()
+        client.get('/reset_password_request')
+        with count_statements() as counter:
+            response = client.post('/reset_password_request', data={'email': address})
+        statements.append([re.sub(r'\d+', 'N', s) for s in counter.statements])
+        cookie = response.headers['Set-Cookie']
+        responses.append(
+            (
+                response.status_code,
+                response.data,
+                sorted(
+                    (k, v) for k, v in response.headers.items() if k != 'Set-Cookie'
+                ),
+                cookie.split('=', 1)[0],
+                sorted(cookie.split('; ')[1:]),
+            )
+        )
+    assert responses[0] == responses[1] == responses[2]
+    # The request path does the same database work whoever asks.
+    assert statements[0] == statements[1] == statements[2]
+
+
+def test_rate_limits_answer_with_friendly_429(make_app):
+    app = make_app(
+        RATELIMIT_ENABLED=True, RESET_RATE_LIMIT='3/minute', LOGIN_RATE_LIMIT='2/minute'
+    )
+    client = app.test_client()
+    for _ in range(3):
+        response = client.post(
+            '/reset_password_request', data={'email': 'a@example.com'}
+        )
+        assert response.status_code == 302
+    response = client.post('/reset_password_request', data={'email': 'a@example.com'})
+    assert response.status_code == 429
+    assert b'Too many attempts' in response.data
+    AuthActions(client).register()
+    for _ in range(2):
+        assert AuthActions(client).login(password='wrong one!').status_code == 200
+    assert AuthActions(client).login().status_code == 429
+
+
+def test_successful_logins_do_not_count_towards_the_limit(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT='2/minute')
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.register()
+    for _ in range(4):
+        assert auth.login().status_code == 302
+        auth.logout()
+
+
+def test_console_delivery_without_mail_server(make_app, capsys):
+    app = make_app(MAIL_SERVER=None)
+    client = app.test_client()
+    AuthActions(client).register()
+    client.post('/reset_password_request', data={'email': 'susan@example.com'})
+    deadline = time.monotonic() + 10
+    out = ''
+    while time.monotonic() < deadline and 'reset_password/' not in out:
+        time.sleep(0.1)
+        out += capsys.readouterr().out
+    assert 'Subject: [Microblog] Reset Your Password' in out
+    assert LINK.search(out)
+
+
+# ---------------------------------------------------------------- security
+
+
+def test_security_headers_and_cookies(client, auth):
+    response = client.get('/login')
+    csp = response.headers['Content-Security-Policy']
+    assert "default-src 'self'" in csp and 'https://www.gravatar.com' in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers['X-Content-Type-Options'] == 'nosniff'
+    assert response.headers['X-Frame-Options'] == 'DENY'
+    assert response.headers['Referrer-Policy'] == 'same-origin'
+    auth.register()
+    response = auth.login(remember=True)
+    cookies = response.headers.getlist('Set-Cookie')
+    for name in ('session', 'remember_token'):
+        (cookie,) = [c for c in cookies if c.startswith(name + '=')]
+        assert 'HttpOnly' in cookie and 'SameSite=Lax' in cookie
+
+
+def test_cookies_are_secure_over_https(make_app):
+    app = make_app(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.register()
+    cookies = auth.login(remember=True).headers.getlist('Set-Cookie')
+    assert all('Secure' in c for c in cookies)
+    from config import Config
+
+    assert Config.SESSION_COOKIE_SECURE == (Config.PREFERRED_URL_SCHEME == 'https')
+
+
+def test_csrf_missing_or_wrong_token_changes_nothing(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    with app.app_context():
+        make_user()
+        make_user('john')
+
+    page = client.get('/login').data.decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post('/login', data={'username': 'susan', 'password': PASSWORD})
+    assert response.status_code == 400
+    assert b'did not come from this site' in response.data
+    response = client.post(
+        '/login',
+        data={'username': 'susan', 'password': PASSWORD, 'csrf_token': token},
+        headers={'Referer': 'https://microblog.test/login'},
+    )
+    assert response.status_code == 302
+
+    for url in ('/follow/john', '/logout', '/index'):
+        response = client.post(url, data={'csrf_token': 'wrong', 'post': 'x'})
+        assert response.status_code == 400
+    with app.app_context():
+        assert User.by_username('john').followers_count() == 0
+        assert db.session.scalar(sa.select(sa.func.count(Post.id))) == 0
+    assert client.get('/index').status_code == 200  # still signed in
+
+
+def production_config(**overrides):
+    settings = {
+        'APP_ENV': 'production',
+        'TESTING': False,
+        'SECRET_KEY': 'k' * 40,
+        'SERVER_NAME': 'microblog.example.com',
+        'TRUSTED_HOSTS': None,
+        'SQLALCHEMY_DATABASE_URI': 'sqlite://',
+        'MAIL_SENDER_ENABLED': False,
+        'LOG_TO_STDOUT': True,
+        **overrides,
+    }
+    return type('ProductionConfig', (TestConfig,), settings)
+
+
+@pytest.mark.parametrize('key', [None, '', 'you-will-never-guess', 'short-key'])
+def test_production_refuses_weak_secret_key(key):
+    with pytest.raises(ConfigError, match='secrets.token_urlsafe'):
+        create_app(production_config(SECRET_KEY=key))
+
+
+def test_production_requires_server_name():
+    with pytest.raises(ConfigError, match='SERVER_NAME is not set'):
+        create_app(production_config(SERVER_NAME=None))
+
+
+def test_production_accepts_only_trusted_hosts():
+    app = create_app(production_config())
+    client = app.test_client()
+    assert (
+        client.get('/login', headers={'Host': 'microblog.example.com'}).status_code
+        == 200
+    )
+    assert client.get('/login', headers={'Host': 'evil.example'}).status_code == 400
+
+
+def test_proxy_headers_only_when_configured():
+    plain = create_app(production_config())
+    proxied = create_app(production_config(PROXY_FIX=1))
+    for app, expected in ((plain, '127.0.0.1'), (proxied, '203.0.113.9')):
+
+        @app.route('/whoami')
+        def whoami():
+            from flask import request
+
+            return request.remote_addr
+
+        response = app.test_client().get(
+            '/whoami',
+            headers={'Host': 'microblog.example.com', 'X-Forwarded-For': '203.0.113.9'},
+            environ_base={'REMOTE_ADDR': '127.0.0.1'},
+        )
+        assert response.text == expected
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def test_migrations_match_models_and_downgrade(make_app, tmp_path):
+    import os
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from flask_migrate import downgrade, upgrade
+
+    app = make_app()
+    if not os.environ.get('TEST_DATABASE_URL'):
+        url = f'sqlite:///{tmp_path}/migrated.db'
+        config = type(
+            'C',
+            (TestConfig,),
+            {'SQLALCHEMY_DATABASE_URI': url, 'MAIL_SENDER_ENABLED': False},
+        )
+        app = create_app(config)
+    with app.app_context():
+        db.drop_all()
+        upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert diff == []
+        downgrade(revision='base')
+        tables = set(sa.inspect(db.engine).get_table_names()) - {'alembic_version'}
+        assert tables == set()
+        upgrade()
