@@ -213,3 +213,113 @@ def count_statements(app):
         return StatementCounter(engine)
 
     return counter
+
+
+class LiveServer:
+    """The app served by a real WSGI server in a thread, on a free port."""
+
+    def __init__(self, app, port: int):
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.port = port
+        self.url = f'http://127.0.0.1:{port}'
+        self.server = make_server('127.0.0.1', port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> 'LiveServer':
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(make_app):
+    port = free_port()
+    app = make_app(
+        SERVER_NAME=f'127.0.0.1:{port}',
+        PREFERRED_URL_SCHEME='http',
+        WTF_CSRF_ENABLED=True,
+        GRAVATAR=False,
+    )
+    server = LiveServer(app, port).start()
+    yield server
+    server.stop()
+
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+    '--disable-sync',
+    '--disable-quic',
+]
+ARTIFACTS = os.path.join(os.path.dirname(__file__), 'test-artifacts')
+
+
+@pytest.fixture(scope='session')
+def browser():
+    if not os.path.exists(CHROMIUM):
+        message = (
+            f'{CHROMIUM} not found: install Debian chromium (make test does it '
+            'as root) to run the browser tests'
+        )
+        if os.environ.get('REQUIRE_BROWSER'):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == 'call' and report.failed:
+        page = item.funcargs.get('page')
+        if page is not None and not page.is_closed():
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            page.screenshot(path=os.path.join(ARTIFACTS, f'FAILED-{item.name}.png'))
+    return report
+
+
+class PageWatch:
+    """Records console errors and requests to hosts other than the app's."""
+
+    def __init__(self, page, origin: str):
+        self.origin = origin
+        self.console_errors: list[str] = []
+        self.foreign_requests: list[str] = []
+        page.on('console', self._console)
+        page.on('pageerror', lambda exc: self.console_errors.append(str(exc)))
+        page.on('request', self._request)
+
+    def _console(self, message):
+        if message.type == 'error':
+            self.console_errors.append(message.text)
+
+    def _request(self, request):
+        url = request.url
+        if not (url.startswith(self.origin + '/') or url.startswith('data:')):
+            self.foreign_requests.append(url)
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.watch = PageWatch(page, live_server.url)
+    yield page
+    context.close()

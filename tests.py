@@ -833,3 +833,122 @@ def test_migrations_match_models_and_downgrade(make_app, tmp_path):
         tables = set(sa.inspect(db.engine).get_table_names()) - {'alembic_version'}
         assert tables == set()
         upgrade()
+
+
+# ---------------------------------------------------------------- browser
+# Debian's Chromium driven by Playwright against the app on a real server.
+
+
+def check_page(page, shot: str | None = None) -> None:
+    """No console errors, nothing from other hosts, a label on every field."""
+    page.wait_for_load_state('load')
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, textarea, select')]
+            .filter(el => !['hidden', 'submit', 'button'].includes(el.type))
+            .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label'))
+            .map(el => el.name)"""
+    )
+    assert unlabelled == [], f'fields without a label on {page.url}'
+    assert page.watch.console_errors == [], page.url
+    assert page.watch.foreign_requests == [], page.url
+    if shot:
+        import os
+
+        from conftest import ARTIFACTS
+
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        page.screenshot(path=os.path.join(ARTIFACTS, f'{shot}.png'), full_page=True)
+
+
+def browser_register(page, username: str) -> None:
+    page.goto('/register')
+    check_page(page)
+    page.fill('input[name=username]', username)
+    page.fill('input[name=email]', f'{username}@example.com')
+    page.fill('input[name=password]', PASSWORD)
+    page.fill('input[name=password2]', PASSWORD)
+    page.click('input[type=submit]')
+    page.wait_for_url('**/login')
+    check_page(page)
+
+
+def browser_login(page, username: str, password: str = PASSWORD) -> None:
+    page.goto('/login')
+    page.fill('input[name=username]', username)
+    page.fill('input[name=password]', password)
+    page.click('input[type=submit]')
+
+
+def browser_logout(page) -> None:
+    page.click('nav button:has-text("Logout")')
+    page.wait_for_selector('text=You have been signed out.')
+
+
+def test_browser_story(page, live_server, smtp):
+    browser_register(page, 'alice')
+    browser_register(page, 'bob')
+
+    browser_login(page, 'alice')
+    page.wait_for_url('**/index')
+    for i in range(4):
+        page.fill('textarea[name=post]', f'Hello from Alice {i}')
+        page.click('input[type=submit]')
+        page.wait_for_selector('text=Your post is now live!')
+    check_page(page)
+    browser_logout(page)
+    check_page(page, 'login')
+
+    browser_login(page, 'bob')
+    page.wait_for_url('**/index')
+    assert 'Hello from Alice' not in page.content()
+    page.click('nav >> text=Explore')
+    page.wait_for_url('**/explore')
+    check_page(page)
+    assert 'Hello from Alice 3' in page.content()
+    page.click('text=Older posts')  # POSTS_PER_PAGE is 3
+    page.wait_for_url('**/explore?page=2')
+    assert 'Hello from Alice 0' in page.content()
+    check_page(page)
+    page.click('a:has-text("alice") >> nth=0')
+    page.wait_for_url('**/user/alice')
+    page.click('input[value=Follow]')
+    page.wait_for_selector('text=You are following alice!')
+    check_page(page, 'profile')
+    page.click('nav >> text=Home')
+    page.wait_for_url('**/index')
+    assert 'Hello from Alice 3' in page.content()
+    check_page(page, 'timeline')
+
+    page.click('nav >> text=Profile')
+    page.click('text=Edit your profile')
+    page.fill('textarea[name=about_me]', 'Bob builds things.')
+    page.click('input[type=submit]')
+    page.wait_for_selector('text=Your changes have been saved.')
+    check_page(page)
+    page.goto('/user/bob')
+    assert 'Bob builds things.' in page.content()
+    browser_logout(page)
+
+    page.click('text=Click to Reset It')
+    page.wait_for_url('**/reset_password_request')
+    check_page(page, 'reset_request')
+    page.fill('input[name=email]', 'bob@example.com')
+    page.click('input[type=submit]')
+    page.wait_for_selector('text=Check your email for the instructions')
+    (message,) = smtp.wait_for(1)
+    link = reset_link(message)
+    assert link.startswith(live_server.url + '/reset_password/')
+
+    page.goto(link)
+    page.wait_for_url('**/reset_password/set-password')
+    check_page(page, 'reset_form')
+    page.fill('input[name=password]', NEW_PASSWORD)
+    page.fill('input[name=password2]', NEW_PASSWORD)
+    page.click('input[type=submit]')
+    page.wait_for_selector('text=Your password has been reset.')
+
+    browser_login(page, 'bob', PASSWORD)
+    page.wait_for_selector('text=Invalid username or password')
+    browser_login(page, 'bob', NEW_PASSWORD)
+    page.wait_for_url('**/index')
+    check_page(page)

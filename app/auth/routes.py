@@ -68,7 +68,8 @@ def login():
 def logout():
     if EmptyForm().validate_on_submit():
         logout_user()
-    return redirect(url_for('main.index'))
+        flash('You have been signed out.', 'info')
+    return redirect(url_for('auth.login'))
 
 
 @bp.route('/register', methods=['GET', 'POST'])
