@@ -825,6 +825,8 @@ def test_migrations_match_models_and_downgrade(make_app, tmp_path):
         app = create_app(config)
     with app.app_context():
         db.drop_all()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('DROP TABLE IF EXISTS alembic_version'))
         upgrade()
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
@@ -832,7 +834,8 @@ def test_migrations_match_models_and_downgrade(make_app, tmp_path):
         downgrade(revision='base')
         tables = set(sa.inspect(db.engine).get_table_names()) - {'alembic_version'}
         assert tables == set()
-        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('DROP TABLE alembic_version'))
 
 
 # ---------------------------------------------------------------- browser

@@ -58,6 +58,12 @@ def describe(exc: BaseException) -> str:
             'MAIL_PASSWORD'
         )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
+        if 'AUTH' in str(exc):
+            return (
+                'the mail server does not accept a login here: unset '
+                'MAIL_USERNAME/MAIL_PASSWORD, or turn on MAIL_USE_TLS if it '
+                'only offers login after STARTTLS'
+            )
         return (
             'the mail server does not offer STARTTLS: set MAIL_USE_TLS=false, '
             'or use the port that supports it'
