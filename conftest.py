@@ -323,3 +323,84 @@ def page(browser, live_server):
     page.watch = PageWatch(page, live_server.url)
     yield page
     context.close()
+
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+class AppProcess:
+    """The app under gunicorn in its own process group, as operators run it."""
+
+    def __init__(self, database_url: str, smtp_port: int, workers: int = 1, **env):
+        import sys
+
+        self.port = free_port()
+        self.log_path = os.path.join(
+            ROOT, 'test-artifacts', f'gunicorn-{self.port}.log'
+        )
+        self.command = [
+            sys.executable, '-m', 'gunicorn', '-w', str(workers),
+            '-b', f'127.0.0.1:{self.port}', '--graceful-timeout', '30',
+            'microblog:app',
+        ]  # fmt: skip
+        self.env = {
+            **os.environ,
+            'APP_ENV': 'production',
+            'SECRET_KEY': 'process-test-secret-key-0123456789abcdef',
+            'SERVER_NAME': f'127.0.0.1:{self.port}',
+            'PREFERRED_URL_SCHEME': 'http',
+            'DATABASE_URL': database_url,
+            'MAIL_SERVER': '127.0.0.1',
+            'MAIL_PORT': str(smtp_port),
+            'MAIL_TIMEOUT': '10',
+            'MAIL_POLL_INTERVAL': '0.2',
+            'LOG_TO_STDOUT': 'true',
+            **env,
+        }
+        self.process = None
+
+    def start(self) -> 'AppProcess':
+        import subprocess
+
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        self.log = open(self.log_path, 'ab')
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(('127.0.0.1', self.port), 0.5).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise AssertionError(f'gunicorn did not start: see {self.log_path}')
+
+    def terminate(self, timeout: float = 45) -> int:
+        """SIGTERM, as a deploy or restart does; wait for a graceful exit."""
+        self.process.terminate()
+        code = self.process.wait(timeout)
+        self.log.close()
+        return code
+
+    def output(self) -> str:
+        with open(self.log_path, encoding='utf-8', errors='replace') as f:
+            return f.read()
+
+
+@pytest.fixture
+def app_process(smtp, tmp_path):
+    started = []
+
+    def factory(database_url: str, smtp_port: int | None = None, **kw):
+        proc = AppProcess(database_url, smtp_port or smtp.port, **kw)
+        started.append(proc)
+        return proc
+
+    yield factory
+    for proc in started:
+        if proc.process is not None and proc.process.poll() is None:
+            proc.process.kill()
+            proc.process.wait()

@@ -527,15 +527,10 @@ def test_reset_unknown_address_sends_nothing(client, auth, app, smtp):
         '/reset_password_request', data={'email': 'nobody@example.com'}
     )
     assert response.status_code == 302 and response.location == '/login'
-    with app.app_context():
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            job = db.session.scalar(sa.select(OutboxMessage))
-            if job.status != 'pending':
-                break
-            db.session.rollback()
-            time.sleep(0.05)
-        assert job.status == 'dropped' and job.recipients == ''
+    job = wait_until(
+        lambda: [r for r in outbox_rows(app) if r.status not in ('pending', 'sending')]
+    )[0]
+    assert job.status == 'dropped' and job.recipients == ''
     assert smtp.messages == []
 
 
@@ -688,6 +683,285 @@ def test_console_delivery_without_mail_server(make_app, capsys):
         out += capsys.readouterr().out
     assert 'Subject: [Microblog] Reset Your Password' in out
     assert LINK.search(out)
+
+
+# ---------------------------------------------------------------- email delivery
+
+
+def queue_emails(app, n: int, to: str = 'reader@example.com') -> list[int]:
+    from app.email import send_email
+
+    with app.app_context():
+        rows = [
+            send_email(f'Message {i}', None, [to], f'Body {i}', f'<p>Body {i}</p>')
+            for i in range(n)
+        ]
+        db.session.commit()
+        return [row.id for row in rows]
+
+
+def outbox_rows(app) -> list[OutboxMessage]:
+    with app.app_context():
+        rows = list(db.session.scalars(sa.select(OutboxMessage).order_by('id')))
+        db.session.expunge_all()
+        return rows
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError('condition not met in time')
+
+
+def outbox_ids(messages) -> list[int]:
+    return sorted(int(m['X-Microblog-Outbox-Id']) for m in messages)
+
+
+def test_slow_mail_server_does_not_slow_the_request(client, auth, smtp):
+    auth.register()
+    smtp.handler.delay = 3.0
+    response = client.post(
+        '/reset_password_request', data={'email': 'susan@example.com'}
+    )
+    assert response.status_code == 302
+    # Had the request waited on SMTP, the message would be delivered by now.
+    assert smtp.messages == []
+    smtp.wait_for(1, timeout=20)
+
+
+def test_mail_server_down_then_back_delivers_without_new_request(make_app, smtp):
+    from conftest import SMTPSink
+
+    late = SMTPSink()  # nothing listens on its port yet
+    app = make_app(MAIL_PORT=late.port)
+    client = app.test_client()
+    AuthActions(client).register()
+    client.post('/reset_password_request', data={'email': 'susan@example.com'})
+    wait_until(lambda: any(r.attempts >= 1 for r in outbox_rows(app)))
+    (row,) = outbox_rows(app)
+    assert row.status == 'pending' and 'refused' in row.last_error
+    time.sleep(5)
+    late.start()
+    try:
+        (message,) = late.wait_for(1, timeout=40)
+        assert message['Subject'] == '[Microblog] Reset Your Password'
+    finally:
+        late.stop()
+
+
+def test_recipient_refused_with_550_fails_without_retry(make_app, smtp, caplog):
+    caplog.set_level(logging.INFO)
+    smtp.handler.reject.add('ghost@example.com')
+    app = make_app()
+    (bad,) = queue_emails(app, 1, to='ghost@example.com')
+    (good,) = queue_emails(app, 1)
+    app.extensions['outbox'].wake()
+    smtp.wait_for(1)
+    wait_until(lambda: outbox_rows(app)[0].status == 'failed')
+    time.sleep(1.5)  # past the first retry delay: it must not be retried
+    rows = {r.id: r for r in outbox_rows(app)}
+    assert rows[bad].status == 'failed' and rows[bad].attempts == 1
+    assert '550' in rows[bad].last_error
+    assert rows[good].status == 'sent'
+    assert outbox_ids(smtp.messages) == [good]
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(f'message {bad} failed (permanent failure' in m for m in logged)
+    assert not any('Body' in m for m in logged)
+
+
+def test_sigterm_keeps_pending_mail_and_restart_sends_it_once(
+    make_app, app_process, tmp_path
+):
+    from conftest import SMTPSink
+
+    sink = SMTPSink()  # down while the first process runs
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    url = app.config['SQLALCHEMY_DATABASE_URI']
+    (queued,) = queue_emails(app, 1)
+    first = app_process(url, smtp_port=sink.port).start()
+    wait_until(lambda: outbox_rows(app)[0].attempts >= 1)
+    assert first.terminate() == 0
+    (row,) = outbox_rows(app)
+    assert row.status == 'pending'
+
+    sink.start()
+    try:
+        second = app_process(url, smtp_port=sink.port).start()
+        sink.wait_for(1, timeout=30)
+        time.sleep(2)
+        assert outbox_ids(sink.messages) == [queued]
+        assert outbox_rows(app)[0].status == 'sent'
+        assert second.terminate() == 0
+    finally:
+        sink.stop()
+
+
+def test_sigterm_finishes_the_message_in_hand(make_app, app_process, smtp):
+    smtp.handler.delay = 2.0
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    url = app.config['SQLALCHEMY_DATABASE_URI']
+    ids = queue_emails(app, 3)
+    first = app_process(url).start()
+    wait_until(lambda: any(r.status == 'sending' for r in outbox_rows(app)))
+    time.sleep(0.5)  # the first message is now in the server's hands
+    assert first.terminate() == 0
+    statuses = [r.status for r in outbox_rows(app)]
+    assert 'sending' not in statuses  # nothing half-sent or stranded
+    assert statuses.count('sent') == len(smtp.messages) >= 1
+    assert 'pending' in statuses
+
+    smtp.handler.delay = 0
+    second = app_process(url).start()
+    smtp.wait_for(3, timeout=30)
+    time.sleep(1)
+    assert outbox_ids(smtp.messages) == ids  # each exactly once
+    assert second.terminate() == 0
+
+
+def test_two_processes_share_the_outbox_without_duplicates(make_app, app_process, smtp):
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    url = app.config['SQLALCHEMY_DATABASE_URI']
+    proc = app_process(url, workers=2).start()
+    ids = queue_emails(app, 200)
+    smtp.wait_for(200, timeout=90)
+    time.sleep(1)
+    assert outbox_ids(smtp.messages) == ids
+    assert {r.status for r in outbox_rows(app)} == {'sent'}
+    assert proc.terminate() == 0
+
+
+def test_burst_of_reset_requests_keeps_threads_bounded(make_app, smtp):
+    import threading
+
+    from werkzeug.security import generate_password_hash
+
+    app = make_app()
+    with app.app_context():
+        password_hash = generate_password_hash(PASSWORD)
+        db.session.execute(
+            sa.insert(User),
+            [
+                {'username': f'user{i}', 'email': f'user{i}@example.com',
+                 'password_hash': password_hash, 'session_token': f'token-{i}'}
+                for i in range(500)
+            ],
+        )  # fmt: skip
+        db.session.commit()
+    client = app.test_client()
+    baseline = threading.active_count()
+    peak = baseline
+    for i in range(500):
+        response = client.post(
+            '/reset_password_request', data={'email': f'user{i}@example.com'}
+        )
+        assert response.status_code == 302
+        peak = max(peak, threading.active_count())
+    smtp.wait_for(500, timeout=120)
+    assert peak <= baseline + 1  # at most the one sender thread
+    assert len({m['To'] for m in smtp.messages}) == 500
+
+
+def test_misconfigured_tls_and_login_are_reported_plainly(make_app, smtp, caplog):
+    caplog.set_level(logging.INFO)
+    app = make_app(MAIL_USE_TLS=True)
+    (queued,) = queue_emails(app, 1)
+    app.extensions['outbox'].wake()
+    wait_until(lambda: outbox_rows(app)[0].attempts >= 1)
+    row = outbox_rows(app)[0]
+    assert row.status == 'pending'
+    assert 'does not offer STARTTLS: set MAIL_USE_TLS=false' in row.last_error
+    assert any(f'message {queued} not sent' in r.getMessage() for r in caplog.records)
+
+
+def test_wrong_smtp_credentials_are_reported_plainly(make_app):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from conftest import SinkHandler, free_port
+
+    port = free_port()
+    controller = Controller(
+        SinkHandler(),
+        hostname='127.0.0.1',
+        port=port,
+        authenticator=lambda *args: AuthResult(success=False, handled=False),
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        app = make_app(MAIL_PORT=port, MAIL_USERNAME='me', MAIL_PASSWORD='wrong')
+        queue_emails(app, 1)
+        app.extensions['outbox'].wake()
+        wait_until(lambda: outbox_rows(app)[0].attempts >= 1)
+        error = outbox_rows(app)[0].last_error
+        assert 'SMTP login refused (535)' in error
+        assert 'check MAIL_USERNAME and MAIL_PASSWORD' in error
+    finally:
+        controller.stop()
+
+
+def test_backoff_grows_with_jitter_and_retry_period_ends(make_app):
+    from app.outbox import backoff
+
+    first = [backoff(1) for _ in range(50)]
+    assert all(1.0 <= d <= 2.0 for d in first) and len(set(first)) > 1
+    assert all(512 <= backoff(10) <= 1024 for _ in range(20))
+    assert backoff(40) <= 3600
+
+    app = make_app(MAIL_RETRY_PERIOD=0, MAIL_PORT=free_port_for_test())
+    (queued,) = queue_emails(app, 1)
+    app.extensions['outbox'].wake()
+    wait_until(lambda: outbox_rows(app)[0].status == 'failed')
+    assert 'refused' in outbox_rows(app)[0].last_error
+
+
+def free_port_for_test() -> int:
+    from conftest import free_port
+
+    return free_port()
+
+
+def test_mail_cli_status_retry_and_send_test(make_app, smtp):
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    runner = app.test_cli_runner()
+    queue_emails(app, 2)
+    with app.app_context():
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == 1)
+            .values(status='failed', last_error='550 no such user')
+        )
+        db.session.commit()
+    result = runner.invoke(args=['mail', 'status'])
+    assert result.exit_code == 0
+    assert ' pending: 1' in result.output and '  failed: 1' in result.output
+    assert 'oldest pending: ' in result.output and 's old' in result.output
+
+    result = runner.invoke(args=['mail', 'retry'])
+    assert '1 failed email(s) queued again.' in result.output
+    assert {r.status for r in outbox_rows(app)} == {'pending'}
+
+    result = runner.invoke(args=['mail', 'send-test', 'ops@example.com'])
+    assert result.exit_code == 0, result.output
+    assert 'sent to the mail server' in result.output
+    subjects = [m['Subject'] for m in smtp.wait_for(3)]
+    assert '[Microblog] Test message' in subjects
+
+
+def test_sent_mail_is_pruned_after_retention(make_app, smtp):
+    app = make_app(MAIL_RETENTION=0)
+    queue_emails(app, 1)
+    app.extensions['outbox'].wake()
+    smtp.wait_for(1)
+    sender = app.extensions['outbox']
+    sender._last_upkeep = float('-inf')
+    with app.app_context():
+        sender.run_once()
+    assert outbox_rows(app) == []
 
 
 # ---------------------------------------------------------------- security

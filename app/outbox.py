@@ -431,7 +431,7 @@ def _wake_after_commit(session: so.Session) -> None:
         if not has_app_context():
             return
         sender = current_app.extensions.get('outbox')
-        if sender is not None:
+        if sender is not None and current_app.config['MAIL_SENDER_ENABLED']:
             sender.start()
             sender.wake()
 
