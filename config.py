@@ -90,6 +90,9 @@ class Config:
     MAIL_SENDER_ENABLED = env_bool('MAIL_SENDER_ENABLED', True)
     # How often an idle sender looks for work queued by other processes.
     MAIL_POLL_INTERVAL = float(os.environ.get('MAIL_POLL_INTERVAL') or 2)
+    # While a request is being served, the sender waits up to this many
+    # seconds before each message: pages first, email right after.
+    MAIL_SENDER_YIELD = float(os.environ.get('MAIL_SENDER_YIELD') or 0.1)
 
     POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
     GRAVATAR = env_bool('GRAVATAR', True)
@@ -98,6 +101,7 @@ class Config:
     # One reset email per account per this many seconds, whatever the load.
     RESET_EMAIL_INTERVAL = env_int('RESET_EMAIL_INTERVAL', 300)
     RESET_TOKEN_EXPIRES = env_int('RESET_TOKEN_EXPIRES', 600)
+    RATELIMIT_ENABLED = env_bool('RATELIMIT_ENABLED', True)
     RATELIMIT_STORAGE_URI = os.environ.get('RATELIMIT_STORAGE_URI', 'memory://')
     RATELIMIT_HEADERS_ENABLED = False
     RESET_RATE_LIMIT = os.environ.get('RESET_RATE_LIMIT', '5/minute;20/hour')

@@ -206,8 +206,10 @@ class StatementCounter:
 
 
 @pytest.fixture
-def count_statements(app):
-    def counter():
+def count_statements():
+    """count_statements(app) -> a context manager counting its statements."""
+
+    def counter(app):
         with app.app_context():
             engine = db.engine
         return StatementCounter(engine)

@@ -135,6 +135,34 @@ def test_following_posts_newest_first(app):
         assert timeline(david) == [posts['david']]
 
 
+@pytest.mark.parametrize('merge_limit', [400, 1])
+def test_timeline_pages_match_the_plain_query(app, monkeypatch, merge_limit):
+    """The index-backed timeline returns exactly the plain query's pages."""
+    import app.models as models
+    from app.pagination import paginate_posts
+
+    monkeypatch.setattr(models, 'MERGE_LIMIT', merge_limit)
+    with app.app_context():
+        reader, *authors = (make_user(f'u{i}') for i in range(5))
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        for i in range(40):  # interleaved authors, some equal timestamps
+            author = authors[i % 4] if i % 5 else reader
+            stamp = start + timedelta(minutes=i // 2)
+            db.session.add(Post(body=f'p{i}', author=author, timestamp=stamp))
+        for author in authors[:3]:
+            reader.follow(author)
+        db.session.commit()
+        expected = list(db.session.scalars(reader.following_posts()))
+        assert {p.author for p in expected} == {reader, *authors[:3]}
+        for per_page in (3, 7):
+            for page in range(1, 8):
+                window = page * per_page + 1
+                got = paginate_posts(reader.following_posts(window), page, per_page)
+                first = (page - 1) * per_page
+                assert got.items == expected[first : first + per_page]
+                assert got.has_next == (len(expected) > first + per_page)
+
+
 def test_last_seen_written_at_most_once_a_minute(app):
     with app.app_context():
         u = make_user()
@@ -448,6 +476,41 @@ def test_pages_are_served_offline(client, auth):
         assert client.get(asset).status_code == 200
 
 
+@pytest.mark.parametrize('per_page', [1, 25])
+def test_list_pages_use_a_constant_number_of_statements(
+    make_app, count_statements, per_page
+):
+    """Authors arrive with their posts: no query per post, whatever the page."""
+    app = make_app(POSTS_PER_PAGE=per_page)
+    with app.app_context():
+        authors = [make_user(f'writer{i}') for i in range(30)]
+        reader = make_user('reader')
+        for author in authors:
+            reader.follow(author)
+            add_posts(author, 1)
+        db.session.commit()
+    client = app.test_client()
+    AuthActions(client).login('reader')
+    client.get('/index')  # last_seen was just written: no write below
+    counts = {}
+    for url in ('/index', '/explore', '/explore?page=2', '/user/writer3'):
+        with count_statements(app) as counter:
+            response = client.get(url)
+        assert response.status_code == 200
+        counts[url] = counter.count
+    assert client.get('/explore').data.count(b'<article') == per_page
+    assert all(n <= 4 for n in counts.values()), counts
+    # The same for both page sizes: compare with the recorded figures.
+    # SQLite reads the followed ids first; PostgreSQL merges in one LATERAL query.
+    timeline = 2 if app.config['SQLALCHEMY_DATABASE_URI'].startswith('postgres') else 3
+    assert counts == {
+        '/index': timeline,
+        '/explore': 2,
+        '/explore?page=2': 2,
+        '/user/writer3': 4,
+    }
+
+
 # ---------------------------------------------------------------- email and reset
 
 
@@ -622,7 +685,7 @@ def test_known_unknown_and_throttled_requests_look_the_same(make_app, count_stat
     for address in ('susan@example.com', 'nobody@example.com', 'susan@example.com'):
         client = app.test_client()
         client.get('/reset_password_request')
-        with count_statements() as counter:
+        with count_statements(app) as counter:
             response = client.post('/reset_password_request', data={'email': address})
         statements.append([re.sub(r'\d+', 'N', s) for s in counter.statements])
         cookie = response.headers['Set-Cookie']
@@ -962,6 +1025,60 @@ def test_sent_mail_is_pruned_after_retention(make_app, smtp):
     with app.app_context():
         sender.run_once()
     assert outbox_rows(app) == []
+
+
+def test_production_without_mail_server_keeps_mail_queued(make_app, capsys):
+    app = make_app(MAIL_SERVER=None, APP_ENV='production')
+    queue_emails(app, 1)
+    app.extensions['outbox'].wake()
+    wait_until(lambda: outbox_rows(app)[0].attempts >= 1)
+    (row,) = outbox_rows(app)
+    assert row.status == 'pending' and row.last_error == 'MAIL_SERVER is not set'
+    assert 'Body 0' not in capsys.readouterr().out  # not printed in production
+
+
+def test_every_reset_event_is_audited(client, auth, app, smtp, caplog):
+    import json
+
+    caplog.set_level(logging.INFO)
+    auth.register()
+    for _ in range(2):  # the second one is throttled
+        client.post('/reset_password_request', data={'email': 'susan@example.com'})
+    client.post('/reset_password_request', data={'email': 'nobody@example.com'})
+    (message,) = smtp.wait_for(1)
+    wait_until(
+        lambda: not [r for r in outbox_rows(app) if r.status in ('pending', 'sending')]
+    )
+    path = reset_link(message).removeprefix('https://microblog.test')
+    client.get(path)
+    client.get('/reset_password/set-password')
+    data = {'password': NEW_PASSWORD, 'password2': NEW_PASSWORD}
+    client.post('/reset_password/set-password', data=data)
+    client.get(path)
+    client.get('/reset_password/set-password')  # used: rejected
+    events = [
+        json.loads(r.getMessage().removeprefix('audit '))
+        for r in caplog.records
+        if r.getMessage().startswith('audit ')
+    ]
+    by_name = {}
+    for event in events:
+        by_name.setdefault(event['event'], []).append(event)
+        assert 'time' in event
+    for name in (
+        'reset_requested',
+        'reset_email_queued',
+        'reset_throttled',
+        'reset_unknown_address',
+        'reset_link_used',
+        'reset_completed',
+        'reset_token_rejected',
+    ):
+        assert name in by_name, name
+    assert by_name['reset_completed'][0]['account'] == 1
+    assert by_name['reset_completed'][0]['client'] == '127.0.0.1'
+    assert by_name['reset_token_rejected'][0]['reason'] == 'used'
+    assert by_name['reset_unknown_address'][0]['email'] == 'n***@example.com'
 
 
 # ---------------------------------------------------------------- security

@@ -2,15 +2,12 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from app import db
 from app.auth.passwords import MAX_LENGTH, PasswordPolicy
 from app.models import User
-
-USERNAME_RULE = Regexp(
-    r'^[\w.-]+$', message='Use letters, digits, dots, dashes and underscores only.'
-)
+from app.validators import USERNAME_RULE
 
 
 def normalize_email(address: str) -> str:

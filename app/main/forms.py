@@ -4,8 +4,8 @@ from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from app import db
-from app.auth.forms import USERNAME_RULE
 from app.models import User
+from app.validators import USERNAME_RULE
 
 
 class EditProfileForm(FlaskForm):

@@ -15,7 +15,7 @@ from app import db
 from app.main import bp
 from app.main.forms import EditProfileForm, EmptyForm, PostForm
 from app.models import Post, User
-from app.pagination import paginate
+from app.pagination import paginate_posts
 
 
 @bp.before_app_request
@@ -24,9 +24,13 @@ def before_request() -> None:
         db.session.commit()
 
 
+def page_number() -> int:
+    return min(max(1, request.args.get('page', 1, type=int)), 100_000)
+
+
 def page_of(query):
-    page = request.args.get('page', 1, type=int)
-    return paginate(query, page, current_app.config['POSTS_PER_PAGE'])
+    per_page = current_app.config['POSTS_PER_PAGE']
+    return paginate_posts(query, page_number(), per_page)
 
 
 @bp.route('/', methods=['GET', 'POST'])
@@ -39,7 +43,8 @@ def index():
         db.session.commit()
         flash('Your post is now live!', 'success')
         return redirect(url_for('main.index'))
-    posts = page_of(current_user.following_posts())
+    window = page_number() * current_app.config['POSTS_PER_PAGE'] + 1
+    posts = page_of(current_user.following_posts(window))
     return render_template(
         'main/index.html', title='Home', form=form, posts=posts, endpoint='main.index'
     )
