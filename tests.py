@@ -724,6 +724,31 @@ def test_rate_limits_answer_with_friendly_429(make_app):
     assert AuthActions(client).login().status_code == 429
 
 
+def test_rate_limit_is_shared_through_redis(make_app):
+    """Two processes (here two apps) count against one limit in Redis."""
+    import uuid
+
+    redis = pytest.importorskip('redis')
+    try:
+        redis.Redis(host='127.0.0.1', port=6379, socket_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip('no Redis server on 127.0.0.1:6379 (.ci/run starts one)')
+    settings = {
+        'RATELIMIT_ENABLED': True,
+        'RATELIMIT_STORAGE_URI': 'redis://127.0.0.1:6379/15',
+        'RATELIMIT_KEY_PREFIX': f'test-{uuid.uuid4().hex}',
+        'RESET_RATE_LIMIT': '3/minute',
+    }
+    first, second = make_app(**settings), make_app(**settings)
+    codes = [
+        app.test_client()
+        .post('/reset_password_request', data={'email': 'a@example.com'})
+        .status_code
+        for app in (first, second, first, second)
+    ]
+    assert codes == [302, 302, 302, 429]
+
+
 def test_successful_logins_do_not_count_towards_the_limit(make_app):
     app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT='2/minute')
     client = app.test_client()
