@@ -195,7 +195,7 @@ def test_reset_token_tampered(app):
     with app.app_context():
         u, other = make_user(), make_user('mallory')
         header, payload, sig = u.get_reset_password_token().split('.')
-        forged = jwt.encode({'reset_password': other.id}, 'x', algorithm='HS256')
+        forged = jwt.encode({'reset_password': other.id}, 'x' * 32, algorithm='HS256')
         tampered = '.'.join([header, forged.split('.')[1], sig])
         assert User.verify_reset_password_token(tampered) is None
         assert User.verify_reset_password_token('not-a-token') is None
@@ -920,6 +920,54 @@ def test_two_processes_share_the_outbox_without_duplicates(make_app, app_process
     assert outbox_ids(smtp.messages) == ids
     assert {r.status for r in outbox_rows(app)} == {'sent'}
     assert proc.terminate() == 0
+
+
+def test_concurrent_posting_from_two_workers_loses_nothing(make_app, app_process):
+    """SQLite in WAL with a busy timeout: no 'database is locked' reaches a user."""
+    import http.cookiejar
+    import threading
+    import urllib.parse
+    import urllib.request
+
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    with app.app_context():
+        for i in range(4):
+            make_user(f'writer{i}')
+    proc = app_process(app.config['SQLALCHEMY_DATABASE_URI'], workers=2).start()
+    base = f'http://127.0.0.1:{proc.port}'
+    statuses = []
+
+    def write(username: str) -> None:
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+        def post(path, data):
+            body = urllib.parse.urlencode(data).encode()
+            opener.addheaders = [('Referer', base + path)]
+            with opener.open(base + path, body) as response:
+                return response.status, response.geturl()
+
+        page = opener.open(base + '/login').read().decode()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+        data = {'csrf_token': token, 'username': username, 'password': PASSWORD}
+        post('/login', data)
+        for n in range(25):
+            statuses.append(
+                post('/index', {'csrf_token': token, 'post': f'{username} {n}'})
+            )
+
+    threads = [threading.Thread(target=write, args=(f'writer{i}',)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert proc.terminate() == 0
+    assert len(statuses) == 100
+    assert all(code == 200 and url.endswith('/index') for code, url in statuses)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Post.id))) == 100
+    assert 'database is locked' not in proc.output()
 
 
 def test_burst_of_reset_requests_keeps_threads_bounded(make_app, smtp):
