@@ -833,12 +833,23 @@ def test_mail_server_down_then_back_delivers_without_new_request(make_app, smtp)
     (row,) = outbox_rows(app)
     assert row.status == 'pending' and 'refused' in row.last_error
     time.sleep(5)
+    back = int(time.time())
     late.start()
     try:
         (message,) = late.wait_for(1, timeout=40)
         assert message['Subject'] == '[Microblog] Reset Your Password'
     finally:
         late.stop()
+    # The link was made when the email went out, not when it was requested,
+    # so a long outage does not deliver an expired link...
+    token = reset_link(message).rsplit('/', 1)[1]
+    assert jwt.decode(token, options={'verify_signature': False})['iat'] >= back
+    with app.app_context():
+        assert User.verify_reset_password_token(token) is not None
+    # ...and the outbox never stored it.
+    (row,) = outbox_rows(app)
+    assert row.status == 'sent' and row.kind == 'reset_email'
+    assert token not in (row.text_body or '') + (row.html_body or '')
 
 
 def test_recipient_refused_with_550_fails_without_retry(make_app, smtp, caplog):

@@ -359,8 +359,9 @@ class OutboxMessage(db.Model):
     """An email the app has accepted; the sender thread delivers it.
 
     kind 'email' rows are rendered messages. kind 'password_reset' rows hold
-    only the address someone typed: the sender resolves the account, renders
-    the link and turns the row into an email, off the request path.
+    only the address someone typed: the sender resolves the account off the
+    request path and turns the row into a 'reset_email' to the stored
+    address, whose link it renders at each attempt and never stores.
     """
 
     __tablename__ = 'outbox'

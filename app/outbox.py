@@ -28,6 +28,8 @@ from app import db
 from app.models import OutboxMessage, User, utcnow
 
 BATCH_SIZE = 50
+# Outbox kinds rendered by the sender: a reset job, then the resolved email.
+RESET_KINDS = ('password_reset', 'reset_email')
 FIRST_RETRY = 2.0  # seconds
 MAX_BACKOFF = 3600.0
 
@@ -232,7 +234,7 @@ class OutboxSender:
 
     def claim(self, limit: int) -> list[OutboxMessage]:
         now = utcnow()
-        token = f'{self.name}:{uuid.uuid4().hex[:12]}'
+        token = f'{self.name[:48]}:{uuid.uuid4().hex[:12]}'  # fits String(64)
         due = (
             sa.select(OutboxMessage.id)
             .where(OutboxMessage.status == 'pending')
@@ -341,54 +343,59 @@ class OutboxSender:
             self.requeue(row)
 
     def prepare(self, rows: list[OutboxMessage]) -> list[OutboxMessage]:
-        """Turn reset jobs into rendered emails; drop unknown and throttled ones.
+        """Resolve reset jobs and render reset emails; drop the rest.
 
-        One transaction for the whole batch, so a flood of requests for
-        unknown or throttled addresses costs little.
+        A new job ('password_reset') is looked up and throttled once, in one
+        transaction for the whole batch, so floods for unknown or throttled
+        addresses cost little; it becomes a 'reset_email' for the stored
+        address. Its link is rendered afresh at every attempt and never
+        stored, so the outbox holds no tokens and a retry after a long outage
+        still carries a valid link.
         """
-        jobs = [row for row in rows if row.kind == 'password_reset']
+        jobs = [row for row in rows if row.kind in RESET_KINDS]
         if not jobs:
             return rows
         from app.email import render_password_reset_email
         from app.security import audit, mask_email
 
         config = current_app.config
-        addresses = {job.recipients for job in jobs}
         users = {
             user.email: user
             for user in db.session.scalars(
-                sa.select(User).where(User.email.in_(addresses))
+                sa.select(User).where(User.email.in_({job.recipients for job in jobs}))
             )
         }
         dropped = []
         for job in jobs:
             user = users.get(job.recipients)
-            if user is None:
-                audit(
-                    'reset_unknown_address',
-                    email=mask_email(job.recipients),
-                    job=job.id,
-                )
-                dropped.append(job)
-            elif not user.claim_reset_slot(config['RESET_EMAIL_INTERVAL']):
-                audit('reset_throttled', account=user.id, job=job.id)
-                dropped.append(job)
-            else:
-                values = dict(
-                    kind='email',
-                    recipients=user.email,  # the stored address, not the typed one
-                    sender=config['MAIL_DEFAULT_SENDER'],
-                    **render_password_reset_email(user),
-                )
+            if job.kind == 'password_reset':
+                if user is None:
+                    email = mask_email(job.recipients)
+                    audit('reset_unknown_address', email=email, job=job.id)
+                    dropped.append(job)
+                    continue
+                if not user.claim_reset_slot(config['RESET_EMAIL_INTERVAL']):
+                    audit('reset_throttled', account=user.id, job=job.id)
+                    dropped.append(job)
+                    continue
+                job.kind, job.recipients = 'reset_email', user.email
                 db.session.execute(
                     sa.update(OutboxMessage)
                     .where(OutboxMessage.id == job.id)
-                    .values(**values)
+                    .values(kind=job.kind, recipients=job.recipients)
                     .execution_options(synchronize_session=False)
                 )
                 audit('reset_email_queued', account=user.id, job=job.id)
-                for key, value in values.items():
-                    setattr(job, key, value)
+            elif user is None:  # the account's email changed since
+                audit('reset_account_changed', job=job.id)
+                dropped.append(job)
+                continue
+            # In memory only: finish() writes status columns, never these.
+            job.sender = config['MAIL_DEFAULT_SENDER']
+            rendered = render_password_reset_email(user)
+            job.subject = rendered['subject']
+            job.text_body = rendered['text_body']
+            job.html_body = rendered['html_body']
         if dropped:
             db.session.execute(
                 sa.update(OutboxMessage)
