@@ -705,7 +705,8 @@ def test_known_unknown_and_throttled_requests_look_the_same(make_app, count_stat
     assert statements[0] == statements[1] == statements[2]
 
 
-def test_rate_limits_answer_with_friendly_429(make_app):
+def test_rate_limits_answer_with_friendly_429(make_app, caplog):
+    caplog.set_level(logging.INFO)
     app = make_app(
         RATELIMIT_ENABLED=True, RESET_RATE_LIMIT='3/minute', LOGIN_RATE_LIMIT='2/minute'
     )
@@ -718,6 +719,7 @@ def test_rate_limits_answer_with_friendly_429(make_app):
     response = client.post('/reset_password_request', data={'email': 'a@example.com'})
     assert response.status_code == 429
     assert b'Too many attempts' in response.data
+    assert 'rate_limited' in caplog.text
     AuthActions(client).register()
     for _ in range(2):
         assert AuthActions(client).login(password='wrong one!').status_code == 200

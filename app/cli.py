@@ -1,6 +1,6 @@
 """Command-line tools: `flask mail ...` for operating the outbox."""
 
-from datetime import timedelta
+import time
 
 import click
 import sqlalchemy as sa
@@ -76,20 +76,17 @@ def send_test(address, wait):
     db.session.commit()
     message_id = message.id
     sender = current_app.extensions['outbox']
-    deadline = utcnow() + timedelta(seconds=wait)
-    while utcnow() < deadline:
-        sender.run_once()
+    deadline = time.monotonic() + wait
+    row = db.session.get(OutboxMessage, message_id)
+    while row.status not in ('sent', 'failed') and time.monotonic() < deadline:
+        sender.run_once()  # ends the session: load the row again
         row = db.session.get(OutboxMessage, message_id)
-        db.session.refresh(row)
-        if row.status in ('sent', 'failed'):
-            break
-        click.echo(f'not sent yet: {row.last_error or "waiting"}')
-        sender._stop.wait(
-            min(5, max(0.5, (row.next_attempt_at - utcnow()).total_seconds()))
-        )
-    status = row.status
-    if status == 'sent':
+        if row.status == 'pending':
+            click.echo(f'not sent yet: {row.last_error or "waiting"}')
+            delay = (row.next_attempt_at - utcnow()).total_seconds()
+            time.sleep(min(5.0, max(0.5, delay)))
+    if row.status == 'sent':
         click.echo(f'Test message {message_id} sent to the mail server.')
-    else:
-        click.echo(f'Test message {message_id} is {status}: {row.last_error}')
-        raise SystemExit(1)
+        return
+    click.echo(f'Test message {message_id} is {row.status}: {row.last_error}')
+    raise SystemExit(1)

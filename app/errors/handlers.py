@@ -1,9 +1,10 @@
-from flask import render_template
+from flask import render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from app import db
 from app.errors import bp
+from app.security import audit
 
 MESSAGES = {
     400: 'The request could not be understood.',
@@ -42,6 +43,8 @@ def untrusted_host(error):
 
 @bp.app_errorhandler(HTTPException)
 def http_error(error):
+    if error.code == 429:
+        audit('rate_limited', path=request.path)
     message = MESSAGES.get(error.code, error.description)
     return render_template(
         'errors/error.html', title=error.name, code=error.code, message=message
