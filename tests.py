@@ -1432,3 +1432,32 @@ def test_browser_story(page, live_server, smtp):
     browser_login(page, 'bob', NEW_PASSWORD)
     page.wait_for_url('**/index')
     check_page(page)
+
+
+def test_env_example_configures_a_working_development_app(tmp_path):
+    """Every value in .env.example parses, and the app it describes starts."""
+    import os
+    import subprocess
+    import sys
+
+    from dotenv import dotenv_values
+
+    root = os.path.dirname(os.path.abspath(__file__))
+    example = dotenv_values(os.path.join(root, '.env.example'))
+    env = {k: v or '' for k, v in example.items()}
+    env = {**os.environ, **env, 'DATABASE_URL': f'sqlite:///{tmp_path}/dev.db'}
+    code = (
+        'from app import create_app; app = create_app(); '
+        "assert app.config['APP_ENV'] == 'development'; "
+        "assert app.config['SERVER_NAME'] == 'localhost:5000'; "
+        "assert app.config['MAIL_USE_TLS'] is False; print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code],
+        env={**env, 'MAIL_SENDER_ENABLED': 'false'},
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == 'ok', result.stderr
