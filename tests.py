@@ -13,7 +13,7 @@ from app import ConfigError, create_app, db
 from app.models import OutboxMessage, Post, User
 from app.security import safe_next_url
 from config import TestConfig
-from conftest import PASSWORD, AuthActions
+from conftest import PASSWORD, AuthActions, free_port
 
 NEW_PASSWORD = 'a brand new passphrase'
 LINK = re.compile(r'https?://[^\s"<]+/reset_password/[\w.-]+')
@@ -1030,7 +1030,7 @@ def test_wrong_smtp_credentials_are_reported_plainly(make_app):
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
-    from conftest import SinkHandler, free_port
+    from conftest import SinkHandler
 
     port = free_port()
     controller = Controller(
@@ -1061,17 +1061,11 @@ def test_backoff_grows_with_jitter_and_retry_period_ends(make_app):
     assert all(512 <= backoff(10) <= 1024 for _ in range(20))
     assert backoff(40) <= 3600
 
-    app = make_app(MAIL_RETRY_PERIOD=0, MAIL_PORT=free_port_for_test())
+    app = make_app(MAIL_RETRY_PERIOD=0, MAIL_PORT=free_port())
     (queued,) = queue_emails(app, 1)
     app.extensions['outbox'].wake()
     wait_until(lambda: outbox_rows(app)[0].status == 'failed')
     assert 'refused' in outbox_rows(app)[0].last_error
-
-
-def free_port_for_test() -> int:
-    from conftest import free_port
-
-    return free_port()
 
 
 def test_mail_cli_status_retry_and_send_test(make_app, smtp):

@@ -188,10 +188,10 @@ class User(UserMixin, db.Model):
         index, and merged: the cost depends on the page and on how many users
         are followed, never on the total number of posts.
         """
-        followed = sa.select(followers.c.followed_id).where(
-            followers.c.follower_id == self.id
-        )
         if window is None:
+            followed = sa.select(followers.c.followed_id).where(
+                followers.c.follower_id == self.id
+            )
             return Post.listing().where(
                 sa.or_(Post.user_id == self.id, Post.user_id.in_(followed))
             )
@@ -351,7 +351,7 @@ class Post(db.Model):
 
     @staticmethod
     def listing() -> sa.Select:
-        """Posts newest first (paginate() adds the authors)."""
+        """Posts newest first (paginate_posts() adds the authors)."""
         return sa.select(Post).order_by(Post.timestamp.desc(), Post.id.desc())
 
 

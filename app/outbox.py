@@ -154,6 +154,7 @@ class OutboxSender:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._last_upkeep = float('-inf')
+        self._requests_lock = threading.Lock()
         self.active_requests = 0  # requests this process is serving now
         self.last_request = float('-inf')  # when one last started or ended
 
@@ -176,6 +177,16 @@ class OutboxSender:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def request_started(self) -> None:
+        with self._requests_lock:
+            self.active_requests += 1
+            self.last_request = time.monotonic()
+
+    def request_ended(self) -> None:
+        with self._requests_lock:
+            self.active_requests = max(0, self.active_requests - 1)
+            self.last_request = time.monotonic()
 
     def yield_to_requests(self) -> None:
         """Wait (up to MAIL_SENDER_YIELD s) while this process serves a request.
@@ -504,16 +515,14 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _ensure_sender() -> None:
-        sender.active_requests += 1
-        sender.last_request = time.monotonic()
+        sender.request_started()
         # `flask run` loads the app inside the CLI: start on first request.
         if app.config['MAIL_SENDER_ENABLED'] and not sender.running:
             sender.start()
 
     @app.teardown_request
     def _request_done(_exc) -> None:
-        sender.active_requests = max(0, sender.active_requests - 1)
-        sender.last_request = time.monotonic()
+        sender.request_ended()
 
 
 sa.event.listen(so.Session, 'after_commit', _wake_after_commit)

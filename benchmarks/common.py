@@ -156,7 +156,6 @@ def lua_script(
     path: str,
     method: str = 'GET',
     cookie: str | None = None,
-    body: str | None = None,
     per_request: str | None = None,
 ) -> str:
     """Write a wrk script; `per_request` is a Lua expression for the body."""
@@ -167,8 +166,6 @@ def lua_script(
         lines.append(
             'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"'
         )
-    if body:
-        lines.append(f'wrk.body = "{body}"')
     if per_request:
         lines += [
             'counter = 0',
@@ -181,3 +178,15 @@ def lua_script(
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return path
+
+
+def form_post_script(path: str, browser: Browser, form: str, fields: str) -> str:
+    """A wrk script POSTing to `form` as `browser` would: its cookie and CSRF
+    token, plus `fields`, a Lua expression for the rest of the body."""
+    token = browser.csrf_token(form)
+    return lua_script(
+        path,
+        'POST',
+        cookie=browser.cookie_header(),
+        per_request=f'"csrf_token={token}&" .. {fields}',
+    )

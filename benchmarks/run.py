@@ -24,6 +24,7 @@ from common import (  # noqa: E402
     Browser,
     Gunicorn,
     ensure_wrk,
+    form_post_script,
     login,
     lua_script,
     run_wrk,
@@ -141,30 +142,26 @@ def benchmark_size(args, posts: int, smtp_port: int) -> list[dict]:
         for page in pages:
             results.append((f'GET {page}', run_wrk(server.url + page, duration, get)))
 
-        token = reader.csrf_token('/index')
-        body = f'"csrf_token={token}&post=bench+write+" .. counter'
-        write = lua_script(
+        write = form_post_script(
             os.path.join(scripts, 'write.lua'),
-            'POST',
-            cookie=reader.cookie_header(),
-            per_request=body + ' .. "-" .. math.random(1000000000)',
+            reader,
+            '/index',
+            '"post=bench+write+" .. counter .. "-" .. math.random(1000000000)',
         )
         before = count_posts(app)
         writes = run_wrk(server.url + '/index', args.write_duration, write)
         writes['stored'] = count_posts(app) - before
         results.append((f'POST /index ({args.write_duration}s of writes)', writes))
 
-        anon = Browser(server.url)
-        token = anon.csrf_token('/reset_password_request')
         # Half the addresses belong to an account, half do not.
         email = f'"user" .. math.random(0, {2 * args.users - 1}) .. "%40example.com"'
-        reset = lua_script(
-            os.path.join(scripts, 'reset.lua'),
-            'POST',
-            cookie=anon.cookie_header(),
-            per_request=f'"csrf_token={token}&email=" .. {email}',
-        )
         url = server.url + '/reset_password_request'
+        reset = form_post_script(
+            os.path.join(scripts, 'reset.lua'),
+            Browser(server.url),
+            '/reset_password_request',
+            f'"email=" .. {email}',
+        )
         results.append(('POST /reset_password_request', run_wrk(url, duration, reset)))
     return [
         {'page': name, **r, 'sql': sql.get(name.removeprefix('GET '), '')}
