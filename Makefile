@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-RUFF_RULES := --select E,F,W,I,B,UP --line-length 88 --extend-exclude migrations
+RUFF_RULES := --select E,F,W,I,B,UP,C90 --line-length 88 --extend-exclude migrations \
+  --config "lint.mccabe.max-complexity=10"
 RUFF_FORMAT := --line-length 88 --exclude migrations --config "format.quote-style='single'"
 
 .PHONY: run test mail lint format bench browser clean
@@ -57,7 +58,7 @@ format: $(BIN)/.installed-dev
 	$(BIN)/ruff format $(RUFF_FORMAT) .
 
 bench: $(BIN)/.installed-dev
-	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

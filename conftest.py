@@ -1,94 +1,34 @@
-"""Shared fixtures: the app on a fresh database, a real SMTP server, helpers."""
+"""Fixtures: the app on a fresh database, a real SMTP server, a browser.
 
-import email
-import email.policy
+The helpers behind them live in app/testing.py, which the benchmarks share.
+"""
+
 import os
-import socket
-import threading
-import time
 
 import pytest
-import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from app import create_app, db
+from app.testing import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    AppProcess,
+    AuthActions,
+    LiveServer,
+    MailWorkerProcess,
+    PageWatch,
+    SMTPSink,
+    StatementCounter,
+    free_port,
+)
 from config import TestConfig
 
-PASSWORD = 'correct horse battery staple'
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-class SinkHandler:
-    """Collects messages; can be told to be slow or to refuse recipients."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.delay = 0.0
-        self.reject: set[str] = set()
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.lower() in self.reject:
-            return '550 5.1.1 No such user here'
-        envelope.rcpt_tos.append(address)
-        return '250 OK'
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            import asyncio
-
-            await asyncio.sleep(self.delay)
-        message = email.message_from_bytes(
-            envelope.content, policy=email.policy.default
-        )
-        with self.lock:
-            self.messages.append(message)
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return '250 Message accepted for delivery'
-
-
-class SMTPSink:
-    def __init__(self, port: int | None = None):
-        self.port = port or free_port()
-        self.handler = SinkHandler()
-        self.controller: Controller | None = None
-
-    def start(self) -> 'SMTPSink':
-        self.controller = Controller(
-            self.handler, hostname='127.0.0.1', port=self.port, ready_timeout=10
-        )
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def messages(self):
-        return self.handler.messages
-
-    def reset(self) -> None:
-        self.handler.messages.clear()
-        self.handler.envelopes.clear()
-        self.handler.delay = 0.0
-        self.handler.reject.clear()
-
-    def wait_for(self, count: int = 1, timeout: float = 15.0):
-        """Poll until `count` messages arrived (sending is asynchronous)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.messages) >= count:
-                return self.messages[:count]
-            time.sleep(0.05)
-        raise AssertionError(f'expected {count} email(s), got {len(self.messages)}')
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'slow: starts processes (gunicorn, flask mail worker)'
+    )
+    config.addinivalue_line('markers', 'browser: drives Chromium with Playwright')
 
 
 @pytest.fixture(scope='session')
@@ -151,58 +91,9 @@ def client(app):
     return app.test_client()
 
 
-class AuthActions:
-    def __init__(self, client):
-        self.client = client
-
-    def register(self, username='susan', email='susan@example.com', password=PASSWORD):
-        return self.client.post(
-            '/register',
-            data={
-                'username': username,
-                'email': email,
-                'password': password,
-                'password2': password,
-            },
-        )
-
-    def login(self, username='susan', password=PASSWORD, remember=False, **kw):
-        data = {'username': username, 'password': password}
-        if remember:
-            data['remember_me'] = 'y'
-        return self.client.post('/login', data=data, **kw)
-
-    def logout(self):
-        return self.client.post('/logout')
-
-
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
-
-
-class StatementCounter:
-    """Counts SQL statements this thread sends (the sender thread's are not)."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.statements: list[str] = []
-        self.thread = threading.get_ident()
-
-    def __call__(self, conn, cursor, statement, *args):
-        if threading.get_ident() == self.thread:
-            self.statements.append(statement)
-
-    def __enter__(self):
-        sa.event.listen(self.engine, 'before_cursor_execute', self)
-        return self
-
-    def __exit__(self, *exc):
-        sa.event.remove(self.engine, 'before_cursor_execute', self)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
 
 
 @pytest.fixture
@@ -217,27 +108,6 @@ def count_statements():
     return counter
 
 
-class LiveServer:
-    """The app served by a real WSGI server in a thread, on a free port."""
-
-    def __init__(self, app, port: int):
-        from werkzeug.serving import make_server
-
-        self.app = app
-        self.port = port
-        self.url = f'http://127.0.0.1:{port}'
-        self.server = make_server('127.0.0.1', port, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> 'LiveServer':
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(5)
-
-
 @pytest.fixture
 def live_server(make_app):
     port = free_port()
@@ -250,19 +120,6 @@ def live_server(make_app):
     server = LiveServer(app, port).start()
     yield server
     server.stop()
-
-
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run',
-    '--disable-sync',
-    '--disable-quic',
-]
-ARTIFACTS = os.path.join(os.path.dirname(__file__), 'test-artifacts')
 
 
 @pytest.fixture(scope='session')
@@ -296,27 +153,6 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-class PageWatch:
-    """Records console errors and requests to hosts other than the app's."""
-
-    def __init__(self, page, origin: str):
-        self.origin = origin
-        self.console_errors: list[str] = []
-        self.foreign_requests: list[str] = []
-        page.on('console', self._console)
-        page.on('pageerror', lambda exc: self.console_errors.append(str(exc)))
-        page.on('request', self._request)
-
-    def _console(self, message):
-        if message.type == 'error':
-            self.console_errors.append(message.text)
-
-    def _request(self, request):
-        url = request.url
-        if not (url.startswith(self.origin + '/') or url.startswith('data:')):
-            self.foreign_requests.append(url)
-
-
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url)
@@ -327,73 +163,16 @@ def page(browser, live_server):
     context.close()
 
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-
-
-class AppProcess:
-    """The app under gunicorn in its own process group, as operators run it."""
-
-    def __init__(self, database_url: str, smtp_port: int, workers: int = 1, **env):
-        import sys
-
-        self.port = free_port()
-        self.log_path = os.path.join(
-            ROOT, 'test-artifacts', f'gunicorn-{self.port}.log'
-        )
-        self.command = [
-            sys.executable, '-m', 'gunicorn', '-w', str(workers),
-            '-b', f'127.0.0.1:{self.port}', '--graceful-timeout', '30',
-            'microblog:app',
-        ]  # fmt: skip
-        self.env = {
-            **os.environ,
-            'APP_ENV': 'production',
-            'SECRET_KEY': 'process-test-secret-key-0123456789abcdef',
-            'SERVER_NAME': f'127.0.0.1:{self.port}',
-            'PREFERRED_URL_SCHEME': 'http',
-            'DATABASE_URL': database_url,
-            'MAIL_SERVER': '127.0.0.1',
-            'MAIL_PORT': str(smtp_port),
-            'MAIL_TIMEOUT': '10',
-            'MAIL_POLL_INTERVAL': '0.2',
-            'LOG_TO_STDOUT': 'true',
-            **env,
-        }
-        self.process = None
-
-    def start(self) -> 'AppProcess':
-        import subprocess
-
-        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-        self.log = open(self.log_path, 'ab')
-        self.process = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(('127.0.0.1', self.port), 0.5).close()
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise AssertionError(f'gunicorn did not start: see {self.log_path}')
-
-    def terminate(self, timeout: float = 45) -> int:
-        """SIGTERM, as a deploy or restart does; wait for a graceful exit."""
-        self.process.terminate()
-        code = self.process.wait(timeout)
-        self.log.close()
-        return code
-
-    def output(self) -> str:
-        with open(self.log_path, encoding='utf-8', errors='replace') as f:
-            return f.read()
+def _stop_processes(started) -> None:
+    for proc in started:
+        if proc.process is not None and proc.process.poll() is None:
+            proc.process.kill()
+            proc.process.wait()
 
 
 @pytest.fixture
 def app_process(smtp, tmp_path):
+    """app_process(database_url, **env) -> gunicorn serving the app."""
     started = []
 
     def factory(database_url: str, smtp_port: int | None = None, **kw):
@@ -402,7 +181,18 @@ def app_process(smtp, tmp_path):
         return proc
 
     yield factory
-    for proc in started:
-        if proc.process is not None and proc.process.poll() is None:
-            proc.process.kill()
-            proc.process.wait()
+    _stop_processes(started)
+
+
+@pytest.fixture
+def mail_worker(smtp):
+    """mail_worker(database_url, **env) -> a `flask mail worker` process."""
+    started = []
+
+    def factory(database_url: str, **env):
+        proc = MailWorkerProcess(database_url, smtp.port, **env)
+        started.append(proc)
+        return proc
+
+    yield factory
+    _stop_processes(started)

@@ -2,7 +2,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app import create_app, db, mail
-from app.models import OutboxMessage, Post, User
+from app.models import Post, User
+from app.outbox import OutboxMessage
 
 app = create_app()
 

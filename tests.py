@@ -1,19 +1,45 @@
 """Microblog's test suite: models, pages, email and the reset flow, security."""
 
+import http.cookiejar
+import json
 import logging
+import os
 import re
+import subprocess
+import sys
+import threading
 import time
+import urllib.parse
+import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from dotenv import dotenv_values
+from flask import request
+from flask_migrate import downgrade, upgrade
+from werkzeug.security import generate_password_hash
 
-from app import ConfigError, create_app, db
-from app.models import OutboxMessage, Post, User
+from app import ConfigError, create_app, db, timeline
+from app.email import send_email
+from app.models import Post, User
+from app.outbox import OutboxMessage, backoff
 from app.security import safe_next_url
-from config import TestConfig
-from conftest import PASSWORD, AuthActions, free_port
+from app.testing import (
+    ARTIFACTS,
+    PASSWORD,
+    AuthActions,
+    SinkHandler,
+    SMTPSink,
+    free_port,
+)
+from config import Config, TestConfig
 
 NEW_PASSWORD = 'a brand new passphrase'
 LINK = re.compile(r'https?://[^\s"<]+/reset_password/[\w.-]+')
@@ -126,22 +152,19 @@ def test_following_posts_newest_first(app):
         mary.follow(david)
         db.session.commit()
 
-        def timeline(u):
+        def posts_of(u):
             return list(db.session.scalars(u.following_posts()))
 
-        assert timeline(john) == [posts['david'], posts['susan'], posts['john']]
-        assert timeline(susan) == [posts['mary'], posts['susan']]
-        assert timeline(mary) == [posts['david'], posts['mary']]
-        assert timeline(david) == [posts['david']]
+        assert posts_of(john) == [posts['david'], posts['susan'], posts['john']]
+        assert posts_of(susan) == [posts['mary'], posts['susan']]
+        assert posts_of(mary) == [posts['david'], posts['mary']]
+        assert posts_of(david) == [posts['david']]
 
 
 @pytest.mark.parametrize('merge_limit', [400, 1])
 def test_timeline_pages_match_the_plain_query(app, monkeypatch, merge_limit):
     """The index-backed timeline returns exactly the plain query's pages."""
-    import app.models as models
-    from app.pagination import paginate_posts
-
-    monkeypatch.setattr(models, 'MERGE_LIMIT', merge_limit)
+    monkeypatch.setattr(timeline, 'MERGE_LIMIT', merge_limit)
     with app.app_context():
         reader, *authors = (make_user(f'u{i}') for i in range(5))
         start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -156,8 +179,7 @@ def test_timeline_pages_match_the_plain_query(app, monkeypatch, merge_limit):
         assert {p.author for p in expected} == {reader, *authors[:3]}
         for per_page in (3, 7):
             for page in range(1, 8):
-                window = page * per_page + 1
-                got = paginate_posts(reader.following_posts(window), page, per_page)
+                got = timeline.home_page(reader, page, per_page)
                 first = (page - 1) * per_page
                 assert got.items == expected[first : first + per_page]
                 assert got.has_next == (len(expected) > first + per_page)
@@ -728,8 +750,6 @@ def test_rate_limits_answer_with_friendly_429(make_app, caplog):
 
 def test_rate_limit_is_shared_through_redis(make_app):
     """Two processes (here two apps) count against one limit in Redis."""
-    import uuid
-
     redis = pytest.importorskip('redis')
     try:
         redis.Redis(host='127.0.0.1', port=6379, socket_timeout=1).ping()
@@ -779,8 +799,6 @@ def test_console_delivery_without_mail_server(make_app, capsys):
 
 
 def queue_emails(app, n: int, to: str = 'reader@example.com') -> list[int]:
-    from app.email import send_email
-
     with app.app_context():
         rows = [
             send_email(f'Message {i}', None, [to], f'Body {i}', f'<p>Body {i}</p>')
@@ -824,8 +842,6 @@ def test_slow_mail_server_does_not_slow_the_request(client, auth, smtp):
 
 
 def test_mail_server_down_then_back_delivers_without_new_request(make_app, smtp):
-    from conftest import SMTPSink
-
     late = SMTPSink()  # nothing listens on its port yet
     app = make_app(MAIL_PORT=late.port)
     client = app.test_client()
@@ -874,11 +890,10 @@ def test_recipient_refused_with_550_fails_without_retry(make_app, smtp, caplog):
     assert not any('Body' in m for m in logged)
 
 
+@pytest.mark.slow
 def test_sigterm_keeps_pending_mail_and_restart_sends_it_once(
     make_app, app_process, tmp_path
 ):
-    from conftest import SMTPSink
-
     sink = SMTPSink()  # down while the first process runs
     app = make_app(MAIL_SENDER_ENABLED=False)
     url = app.config['SQLALCHEMY_DATABASE_URI']
@@ -901,6 +916,7 @@ def test_sigterm_keeps_pending_mail_and_restart_sends_it_once(
         sink.stop()
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_message_in_hand(make_app, app_process, smtp):
     smtp.handler.delay = 2.0
     app = make_app(MAIL_SENDER_ENABLED=False)
@@ -923,6 +939,7 @@ def test_sigterm_finishes_the_message_in_hand(make_app, app_process, smtp):
     assert second.terminate() == 0
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_outbox_without_duplicates(make_app, app_process, smtp):
     app = make_app(MAIL_SENDER_ENABLED=False)
     url = app.config['SQLALCHEMY_DATABASE_URI']
@@ -935,13 +952,67 @@ def test_two_processes_share_the_outbox_without_duplicates(make_app, app_process
     assert proc.terminate() == 0
 
 
+@pytest.mark.slow
+def test_mail_workers_and_a_web_process_share_the_outbox(
+    make_app, app_process, mail_worker, smtp
+):
+    """Two `flask mail worker` processes and a web process: each once."""
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    url = app.config['SQLALCHEMY_DATABASE_URI']
+    workers = [mail_worker(url).start() for _ in range(2)]
+    web = app_process(url).start()
+    ids = queue_emails(app, 150)
+    smtp.wait_for(150, timeout=90)
+    time.sleep(1)
+    assert outbox_ids(smtp.messages) == ids
+    assert {r.status for r in outbox_rows(app)} == {'sent'}
+    assert web.terminate() == 0
+    for worker in workers:
+        assert worker.terminate() == 0
+        output = worker.output()
+        assert 'SIGTERM: stopping after the message in hand' in output
+        assert 'outbox worker stopped' in output
+
+
+@pytest.mark.slow
+def test_mail_worker_finishes_the_message_in_hand_on_sigterm(
+    make_app, mail_worker, smtp
+):
+    smtp.handler.delay = 2.0
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    url = app.config['SQLALCHEMY_DATABASE_URI']
+    ids = queue_emails(app, 3)
+    worker = mail_worker(url).start()
+    wait_until(lambda: any(r.status == 'sending' for r in outbox_rows(app)))
+    time.sleep(0.5)  # the first message is now in the server's hands
+    assert worker.terminate() == 0
+    statuses = [r.status for r in outbox_rows(app)]
+    assert 'sending' not in statuses
+    assert statuses.count('sent') == len(smtp.messages) >= 1
+    assert 'pending' in statuses
+    assert outbox_ids(smtp.messages) == ids[: len(smtp.messages)]
+
+
+def test_importing_the_app_starts_no_thread(tmp_path):
+    """`import microblog` builds the app and starts nothing."""
+    code = (
+        'import threading, microblog; '
+        'print(sorted(t.name for t in threading.enumerate()))'
+    )
+    env = {**os.environ, 'APP_ENV': 'development', 'SECRET_KEY': 'x' * 40}
+    env['DATABASE_URL'] = f'sqlite:///{tmp_path}/none.db'  # no tables: no polling
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, env=env,
+        cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['MainThread']"
+    assert 'no such table' not in result.stderr
+
+
+@pytest.mark.slow
 def test_concurrent_posting_from_two_workers_loses_nothing(make_app, app_process):
     """SQLite in WAL with a busy timeout: no 'database is locked' reaches a user."""
-    import http.cookiejar
-    import threading
-    import urllib.parse
-    import urllib.request
-
     app = make_app(MAIL_SENDER_ENABLED=False)
     with app.app_context():
         for i in range(4):
@@ -984,10 +1055,6 @@ def test_concurrent_posting_from_two_workers_loses_nothing(make_app, app_process
 
 
 def test_burst_of_reset_requests_keeps_threads_bounded(make_app, smtp):
-    import threading
-
-    from werkzeug.security import generate_password_hash
-
     app = make_app()
     with app.app_context():
         password_hash = generate_password_hash(PASSWORD)
@@ -1027,11 +1094,6 @@ def test_misconfigured_tls_and_login_are_reported_plainly(make_app, smtp, caplog
 
 
 def test_wrong_smtp_credentials_are_reported_plainly(make_app):
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult
-
-    from conftest import SinkHandler
-
     port = free_port()
     controller = Controller(
         SinkHandler(),
@@ -1054,8 +1116,6 @@ def test_wrong_smtp_credentials_are_reported_plainly(make_app):
 
 
 def test_backoff_grows_with_jitter_and_retry_period_ends(make_app):
-    from app.outbox import backoff
-
     first = [backoff(1) for _ in range(50)]
     assert all(1.0 <= d <= 2.0 for d in first) and len(set(first)) > 1
     assert all(512 <= backoff(10) <= 1024 for _ in range(20))
@@ -1118,8 +1178,6 @@ def test_production_without_mail_server_keeps_mail_queued(make_app, capsys):
 
 
 def test_every_reset_event_is_audited(client, auth, app, smtp, caplog):
-    import json
-
     caplog.set_level(logging.INFO)
     auth.register()
     for _ in range(2):  # the second one is throttled
@@ -1187,7 +1245,6 @@ def test_cookies_are_secure_over_https(make_app):
     auth.register()
     cookies = auth.login(remember=True).headers.getlist('Set-Cookie')
     assert all('Secure' in c for c in cookies)
-    from config import Config
 
     assert Config.SESSION_COOKIE_SECURE == (Config.PREFERRED_URL_SCHEME == 'https')
 
@@ -1263,8 +1320,6 @@ def test_proxy_headers_only_when_configured():
 
         @app.route('/whoami')
         def whoami():
-            from flask import request
-
             return request.remote_addr
 
         response = app.test_client().get(
@@ -1279,12 +1334,6 @@ def test_proxy_headers_only_when_configured():
 
 
 def test_migrations_match_models_and_downgrade(make_app, tmp_path):
-    import os
-
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from flask_migrate import downgrade, upgrade
-
     app = make_app()
     if not os.environ.get('TEST_DATABASE_URL'):
         url = f'sqlite:///{tmp_path}/migrated.db'
@@ -1326,10 +1375,6 @@ def check_page(page, shot: str | None = None) -> None:
     assert page.watch.console_errors == [], page.url
     assert page.watch.foreign_requests == [], page.url
     if shot:
-        import os
-
-        from conftest import ARTIFACTS
-
         os.makedirs(ARTIFACTS, exist_ok=True)
         page.screenshot(path=os.path.join(ARTIFACTS, f'{shot}.png'), full_page=True)
 
@@ -1358,6 +1403,7 @@ def browser_logout(page) -> None:
     page.wait_for_selector('text=You have been signed out.')
 
 
+@pytest.mark.browser
 def test_browser_story(page, live_server, smtp):
     browser_register(page, 'alice')
     browser_register(page, 'bob')
@@ -1428,14 +1474,9 @@ def test_browser_story(page, live_server, smtp):
     check_page(page)
 
 
+@pytest.mark.slow
 def test_env_example_configures_a_working_development_app(tmp_path):
     """Every value in .env.example parses, and the app it describes starts."""
-    import os
-    import subprocess
-    import sys
-
-    from dotenv import dotenv_values
-
     root = os.path.dirname(os.path.abspath(__file__))
     example = dotenv_values(os.path.join(root, '.env.example'))
     env = {k: v or '' for k, v in example.items()}

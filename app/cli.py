@@ -1,14 +1,16 @@
 """Command-line tools: `flask mail ...` for operating the outbox."""
 
+import signal
 import time
 
 import click
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 
-from app import db
+from app.dbtypes import utcnow
 from app.email import send_email
-from app.models import OutboxMessage, utcnow
+from app.extensions import db
+from app.outbox import OutboxMessage, Status
 
 bp = Blueprint('cli', __name__, cli_group=None)
 
@@ -30,14 +32,12 @@ def status():
     )
     oldest = db.session.scalar(
         sa.select(sa.func.min(OutboxMessage.created_at)).where(
-            OutboxMessage.status.in_(('pending', 'sending'))
+            OutboxMessage.status.in_(Status.IN_QUEUE)
         )
     )
-    for name in ('pending', 'sending', 'sent', 'failed', 'dropped'):
+    for name in Status.ALL:
         click.echo(f'{name:>8}: {counts.get(name, 0)}')
     if oldest is not None:
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
         age = utcnow() - oldest
         click.echo(f'oldest pending: {int(age.total_seconds())}s old')
     else:
@@ -49,9 +49,9 @@ def retry():
     """Put every failed email back in the queue for another try."""
     result = db.session.execute(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.status == 'failed')
+        .where(OutboxMessage.status == Status.FAILED)
         .values(
-            status='pending',
+            status=Status.PENDING,
             attempts=0,
             created_at=utcnow(),
             next_attempt_at=utcnow(),
@@ -78,15 +78,38 @@ def send_test(address, wait):
     sender = current_app.extensions['outbox']
     deadline = time.monotonic() + wait
     row = db.session.get(OutboxMessage, message_id)
-    while row.status not in ('sent', 'failed') and time.monotonic() < deadline:
+    while row.status not in (Status.SENT, Status.FAILED):
+        if time.monotonic() >= deadline:
+            break
         sender.run_once()  # ends the session: load the row again
         row = db.session.get(OutboxMessage, message_id)
-        if row.status == 'pending':
+        if row.status == Status.PENDING:
             click.echo(f'not sent yet: {row.last_error or "waiting"}')
             delay = (row.next_attempt_at - utcnow()).total_seconds()
             time.sleep(min(5.0, max(0.5, delay)))
-    if row.status == 'sent':
+    if row.status == Status.SENT:
         click.echo(f'Test message {message_id} sent to the mail server.')
         return
     click.echo(f'Test message {message_id} is {row.status}: {row.last_error}')
     raise SystemExit(1)
+
+
+@mail.command()
+def worker():
+    """Send queued email in the foreground until SIGTERM or Ctrl-C.
+
+    Run one or more of these beside web workers started with
+    MAIL_SENDER_ENABLED=false; they share the outbox without duplicates.
+    On a stop signal the message in hand is finished, the rest stay queued.
+    """
+    sender = current_app.extensions['outbox']
+
+    def _stop(signum, _frame):
+        click.echo(f'{signal.Signals(signum).name}: stopping after the message in hand')
+        sender.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    click.echo(f'outbox worker {sender.name}: sending with {sender.transport.name}')
+    sender.run_forever()
+    click.echo('outbox worker stopped')

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from flask import Flask
 
-from app import db
+from app.extensions import db
 
 
 def init_app(app: Flask) -> None:

@@ -1,11 +1,10 @@
-"""Database models; query logic lives here, transactions in the routes."""
+"""Users, posts and follows; query logic lives here, transactions in the routes."""
 
-import functools
 import hashlib
 import hmac
 import secrets
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from time import time
 from typing import Optional
 
@@ -16,32 +15,10 @@ from flask import current_app, url_for
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import db, login
+from app.dbtypes import UTCDateTime, utcnow
+from app.extensions import db, login
 
 RESET_AUDIENCE = 'microblog:reset_password'
-# SQLite caps a compound SELECT at 500 terms: the timeline merges up to this.
-MERGE_LIMIT = 400
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(sa.TypeDecorator):
-    """Aware UTC datetimes, stored naive-UTC so SQLite and PostgreSQL agree."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value, dialect):
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
 
 
 def normalize_password(password: str) -> str:
@@ -180,58 +157,14 @@ class User(UserMixin, db.Model):
         )
         return list(db.session.scalars(query))
 
-    def following_posts(self, window: int | None = None) -> sa.Select:
-        """Own and followed users' posts, newest first.
-
-        With `window` (how deep the page being shown reaches), only each
-        author's newest `window` posts are read, from the (user_id, timestamp)
-        index, and merged: the cost depends on the page and on how many users
-        are followed, never on the total number of posts.
-        """
-        if window is None:
-            followed = sa.select(followers.c.followed_id).where(
-                followers.c.follower_id == self.id
-            )
-            return Post.listing().where(
-                sa.or_(Post.user_id == self.id, Post.user_id.in_(followed))
-            )
-        if db.engine.dialect.name == 'postgresql':
-            return Post.listing().where(Post.id.in_(self._newest_lateral(window)))
-        authors = [self.id, *self.followed_ids()]
-        if len(authors) > MERGE_LIMIT:
-            # Past SQLite's compound-select cap; with this many authors,
-            # walking all posts newest first finds a page quickly.
-            return Post.listing().where(Post.user_id.in_(authors))
-        return Post.listing().where(Post.id.in_(self._newest_union(authors, window)))
-
-    @staticmethod
-    def _newest_union(authors: list[int], window: int) -> sa.TextClause:
-        """SQLite: merge each author's newest posts, read from the covering
-        (user_id, timestamp, id) index alone, keeping the newest `window`."""
-        params = {f'a{i}': author for i, author in enumerate(authors)}
-        return _union_template(len(authors)).bindparams(window=window, **params)
-
-    def _newest_lateral(self, window: int) -> sa.Select:
-        """PostgreSQL: the same merge with LATERAL, in one statement."""
-        authors = sa.union_all(
-            sa.select(followers.c.followed_id.label('uid')).where(
-                followers.c.follower_id == self.id
-            ),
-            sa.select(sa.literal(self.id).label('uid')),
-        ).subquery('authors')
-        newest = (
-            sa.select(Post.id, Post.timestamp)
-            .where(Post.user_id == authors.c.uid)
-            .order_by(Post.timestamp.desc(), Post.id.desc())
-            .limit(window)
-            .lateral('newest')
+    def following_posts(self) -> sa.Select:
+        """Own and followed users' posts, newest first (the plain query;
+        app.timeline reads pages of it from the indexes)."""
+        followed = sa.select(followers.c.followed_id).where(
+            followers.c.follower_id == self.id
         )
-        return (
-            sa.select(newest.c.id)
-            .select_from(authors)
-            .join(newest, sa.true())
-            .order_by(newest.c.timestamp.desc(), newest.c.id.desc())
-            .limit(window)
+        return Post.listing().where(
+            sa.or_(Post.user_id == self.id, Post.user_id.in_(followed))
         )
 
     def user_posts(self) -> sa.Select:
@@ -314,19 +247,6 @@ class User(UserMixin, db.Model):
         return result.rowcount == 1
 
 
-@functools.lru_cache(maxsize=128)
-def _union_template(n: int) -> sa.TextClause:
-    """The merge query for n authors, as SQL text: building it from n Core
-    subqueries would cost more than running it."""
-    part = (
-        'SELECT * FROM (SELECT id, timestamp FROM post WHERE user_id = :a{0} '
-        'ORDER BY timestamp DESC, id DESC LIMIT :window)'
-    )
-    parts = ' UNION ALL '.join(part.format(i) for i in range(n))
-    sql = f'SELECT id FROM ({parts}) ORDER BY timestamp DESC, id DESC LIMIT :window'
-    return sa.text(sql).columns(id=sa.Integer)
-
-
 @login.user_loader
 def load_user(session_token: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.session_token == session_token))
@@ -353,37 +273,3 @@ class Post(db.Model):
     def listing() -> sa.Select:
         """Posts newest first (paginate_posts() adds the authors)."""
         return sa.select(Post).order_by(Post.timestamp.desc(), Post.id.desc())
-
-
-class OutboxMessage(db.Model):
-    """An email the app has accepted; the sender thread delivers it.
-
-    kind 'email' rows are rendered messages. kind 'password_reset' rows hold
-    only the address someone typed: the sender resolves the account off the
-    request path and turns the row into a 'reset_email' to the stored
-    address, whose link it renders at each attempt and never stores.
-    """
-
-    __tablename__ = 'outbox'
-    __table_args__ = (sa.Index('ix_outbox_status_next', 'status', 'next_attempt_at'),)
-
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    kind: so.Mapped[str] = so.mapped_column(sa.String(32), default='email')
-    status: so.Mapped[str] = so.mapped_column(sa.String(16), default='pending')
-    sender: so.Mapped[str | None] = so.mapped_column(sa.String(254))
-    recipients: so.Mapped[str] = so.mapped_column(sa.Text)
-    subject: so.Mapped[str] = so.mapped_column(sa.String(255), default='')
-    text_body: so.Mapped[str] = so.mapped_column(sa.Text, default='')
-    html_body: so.Mapped[str | None] = so.mapped_column(sa.Text)
-    attempts: so.Mapped[int] = so.mapped_column(default=0)
-    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
-    next_attempt_at: so.Mapped[datetime] = so.mapped_column(
-        UTCDateTime(), default=utcnow
-    )
-    claimed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
-    claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
-    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
-    last_error: so.Mapped[str | None] = so.mapped_column(sa.String(500))
-
-    def __repr__(self) -> str:
-        return f'<OutboxMessage {self.id} {self.kind} {self.status}>'

@@ -11,15 +11,12 @@ import time
 import urllib.parse
 import urllib.request
 
+from app import create_app
+from app.testing import free_port
+from config import Config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
-sys.path.insert(0, ROOT)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def ensure_wrk() -> str:
@@ -190,3 +187,33 @@ def form_post_script(path: str, browser: Browser, form: str, fields: str) -> str
         cookie=browser.cookie_header(),
         per_request=f'"csrf_token={token}&" .. {fields}',
     )
+
+
+def app_env(database_url: str, smtp_port: int) -> dict:
+    return {
+        'APP_ENV': 'production',
+        'SECRET_KEY': 'benchmark-secret-key-0123456789abcdefghij',
+        'PREFERRED_URL_SCHEME': 'http',
+        'DATABASE_URL': database_url,
+        'MAIL_SERVER': '127.0.0.1',
+        'MAIL_PORT': str(smtp_port),
+        'RATELIMIT_ENABLED': 'false',  # measure the app, not the limiter
+        'LOG_TO_STDOUT': 'true',
+        'POSTS_PER_PAGE': '25',
+        'GRAVATAR': 'true',
+    }
+
+
+def local_app(database_url: str, **overrides):
+    settings = {
+        'APP_ENV': 'testing',
+        'SQLALCHEMY_DATABASE_URI': database_url,
+        'SECRET_KEY': 'benchmark-secret-key-0123456789abcdefghij',
+        'SERVER_NAME': 'localhost',
+        'MAIL_SENDER_ENABLED': False,
+        'WTF_CSRF_ENABLED': False,
+        'RATELIMIT_ENABLED': False,
+        'POSTS_PER_PAGE': 25,
+        **overrides,
+    }
+    return create_app(type('BenchConfig', (Config,), settings))

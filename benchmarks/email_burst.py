@@ -1,6 +1,6 @@
 """A burst of reset requests: threads, delivery and time to drain.
 
-    python benchmarks/email_burst.py [--requests 500]
+    python -m benchmarks.email_burst [--requests 500]
 
 One app process (the Flask test client, SQLite file) and a real SMTP server
 (aiosmtpd). Sends the requests back to back for as many accounts, samples
@@ -9,15 +9,12 @@ the process's thread count throughout, and waits for every email.
 
 import argparse
 import os
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from common import RESULTS  # noqa: E402
-from run import local_app  # noqa: E402
-from seed import seed  # noqa: E402
+from app.testing import SMTPSink
+from benchmarks.common import RESULTS, local_app
+from benchmarks.seed import seed
 
 
 def main() -> None:
@@ -25,8 +22,6 @@ def main() -> None:
     parser.add_argument('--requests', type=int, default=500)
     args = parser.parse_args()
     os.makedirs(RESULTS, exist_ok=True)
-    from conftest import SMTPSink
-
     sink = SMTPSink().start()
     url = f'sqlite:///{RESULTS}/email-burst.db'
     seed(local_app(url), users=args.requests, follows=1, posts=0)

@@ -1,6 +1,6 @@
 """Reset-request timing for known, unknown and throttled addresses.
 
-    python benchmarks/reset_timing.py [--requests 50]
+    python -m benchmarks.reset_timing [--requests 50]
 
 Serves the app with gunicorn (2 workers, SQLite, a local SMTP sink) and
 sends the three kinds of request interleaved, one at a time, timing each
@@ -10,14 +10,11 @@ from the client. Prints median and p90 per kind and the ratio of medians.
 import argparse
 import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from common import RESULTS, Browser, Gunicorn  # noqa: E402
-from run import app_env, local_app  # noqa: E402
-from seed import seed  # noqa: E402
+from app.testing import SMTPSink
+from benchmarks.common import RESULTS, Browser, Gunicorn, app_env, local_app
+from benchmarks.seed import seed
 
 
 def main() -> None:
@@ -27,8 +24,6 @@ def main() -> None:
     os.makedirs(RESULTS, exist_ok=True)
     url = f'sqlite:///{RESULTS}/reset-timing.db'
     seed(local_app(url), users=2 * args.requests + 1, follows=1, posts=0)
-
-    from conftest import SMTPSink
 
     sink = SMTPSink().start()
     times: dict[str, list[float]] = {'known': [], 'unknown': [], 'throttled': []}

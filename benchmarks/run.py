@@ -1,9 +1,9 @@
 """`make bench`: seed a database, serve it with gunicorn, load it with wrk.
 
-    python benchmarks/run.py                      # 100,000 posts on SQLite
-    python benchmarks/run.py --posts 1000000
-    python benchmarks/run.py --sizes 10000,1000000  # several sizes, one run
-    python benchmarks/run.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench
+    python -m benchmarks.run                      # 100,000 posts on SQLite
+    python -m benchmarks.run --posts 1000000
+    python -m benchmarks.run --sizes 10000,1000000  # several sizes, one run
+    python -m benchmarks.run --database-url postgresql+psycopg://postgres@127.0.0.1/bench
 
 Prints one Markdown table per size: req/s, p50, p99, errors (non-2xx/3xx
 and socket errors), each page's ratio to the trivial-Flask ceiling and to
@@ -15,54 +15,24 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sqlalchemy as sa
 
-import sqlalchemy as sa  # noqa: E402
-from common import (  # noqa: E402
+from app import db
+from app.testing import SMTPSink, StatementCounter
+from benchmarks.common import (
     RESULTS,
     ROOT,
     Browser,
     Gunicorn,
+    app_env,
     ensure_wrk,
     form_post_script,
+    local_app,
     login,
     lua_script,
     run_wrk,
 )
-from seed import PASSWORD, seed  # noqa: E402
-
-from app import create_app, db  # noqa: E402
-from config import Config  # noqa: E402
-
-
-def app_env(database_url: str, smtp_port: int) -> dict:
-    return {
-        'APP_ENV': 'production',
-        'SECRET_KEY': 'benchmark-secret-key-0123456789abcdefghij',
-        'PREFERRED_URL_SCHEME': 'http',
-        'DATABASE_URL': database_url,
-        'MAIL_SERVER': '127.0.0.1',
-        'MAIL_PORT': str(smtp_port),
-        'RATELIMIT_ENABLED': 'false',  # measure the app, not the limiter
-        'LOG_TO_STDOUT': 'true',
-        'POSTS_PER_PAGE': '25',
-        'GRAVATAR': 'true',
-    }
-
-
-def local_app(database_url: str, **overrides):
-    settings = {
-        'APP_ENV': 'testing',
-        'SQLALCHEMY_DATABASE_URI': database_url,
-        'SECRET_KEY': 'benchmark-secret-key-0123456789abcdefghij',
-        'SERVER_NAME': 'localhost',
-        'MAIL_SENDER_ENABLED': False,
-        'WTF_CSRF_ENABLED': False,
-        'RATELIMIT_ENABLED': False,
-        'POSTS_PER_PAGE': 25,
-        **overrides,
-    }
-    return create_app(type('BenchConfig', (Config,), settings))
+from benchmarks.seed import PASSWORD, seed
 
 
 def ensure_database(url: str) -> None:
@@ -84,8 +54,6 @@ def ensure_database(url: str) -> None:
 
 
 def statements_per_page(app, pages: list[str]) -> dict[str, int]:
-    from conftest import StatementCounter  # the suite's own counter
-
     client = app.test_client()
     client.post('/login', data={'username': 'user0', 'password': PASSWORD})
     client.get('/index')  # last_seen written now, not during the count
@@ -248,8 +216,6 @@ def main() -> None:
     ensure_wrk()
     os.makedirs(RESULTS, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(',')] if args.sizes else [args.posts]
-
-    from conftest import SMTPSink
 
     sink = SMTPSink().start()  # receives the reset emails
     try:

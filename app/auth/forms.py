@@ -1,41 +1,23 @@
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from app import db
-from app.auth.passwords import MAX_LENGTH, PasswordPolicy
+from app.extensions import db
+from app.forms import MAX_PASSWORD, USERNAME_RULE, NormalizedEmail, PasswordPolicy
 from app.models import User
-from app.validators import USERNAME_RULE
-
-
-def normalize_email(address: str) -> str:
-    """The canonical, lower-cased form; raises EmailNotValidError."""
-    result = validate_email(address.strip(), check_deliverability=False)
-    return result.normalized.lower()
-
-
-class NormalizedEmail:
-    """Validate with email-validator and replace the data by its normal form."""
-
-    def __call__(self, form, field) -> None:
-        try:
-            field.data = normalize_email(field.data or '')
-        except EmailNotValidError as exc:
-            raise ValidationError(str(exc)) from exc
 
 
 def password_fields(label: str = 'Password'):
     password = PasswordField(
         label,
         validators=[DataRequired(), PasswordPolicy()],
-        render_kw={'autocomplete': 'new-password', 'maxlength': MAX_LENGTH},
+        render_kw={'autocomplete': 'new-password', 'maxlength': MAX_PASSWORD},
     )
     password2 = PasswordField(
         'Repeat Password',
         validators=[DataRequired(), EqualTo('password', 'Passwords must match.')],
-        render_kw={'autocomplete': 'new-password', 'maxlength': MAX_LENGTH},
+        render_kw={'autocomplete': 'new-password', 'maxlength': MAX_PASSWORD},
     )
     return password, password2
 
@@ -48,7 +30,7 @@ class LoginForm(FlaskForm):
     )
     password = PasswordField(
         'Password',
-        validators=[DataRequired(), Length(max=MAX_LENGTH)],
+        validators=[DataRequired(), Length(max=MAX_PASSWORD)],
         render_kw={'autocomplete': 'current-password'},
     )
     remember_me = BooleanField('Remember Me')

@@ -10,16 +10,16 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import db, limiter
 from app.auth import bp
+from app.auth.email import request_password_reset, send_password_changed_email
 from app.auth.forms import (
     LoginForm,
     RegistrationForm,
     ResetPasswordForm,
     ResetPasswordRequestForm,
 )
-from app.email import request_password_reset, send_password_changed_email
-from app.main.forms import EmptyForm
+from app.extensions import db, limiter
+from app.forms import EmptyForm
 from app.models import User
 from app.security import audit, mask_email, safe_next_url
 

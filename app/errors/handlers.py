@@ -2,8 +2,8 @@ from flask import render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
-from app import db
 from app.errors import bp
+from app.extensions import db
 from app.security import audit
 
 MESSAGES = {

@@ -3,9 +3,9 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from app import db
+from app.extensions import db
+from app.forms import USERNAME_RULE
 from app.models import User
-from app.validators import USERNAME_RULE
 
 
 class EditProfileForm(FlaskForm):
@@ -26,12 +26,6 @@ class EditProfileForm(FlaskForm):
             )
             if user is not None:
                 raise ValidationError('Please use a different username.')
-
-
-class EmptyForm(FlaskForm):
-    """Only a CSRF token and a button: for POST-only actions."""
-
-    submit = SubmitField('Submit')
 
 
 class PostForm(FlaskForm):

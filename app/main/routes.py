@@ -11,11 +11,12 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app import db
+from app import timeline
+from app.extensions import db
+from app.forms import EmptyForm
 from app.main import bp
-from app.main.forms import EditProfileForm, EmptyForm, PostForm
+from app.main.forms import EditProfileForm, PostForm
 from app.models import Post, User
-from app.pagination import paginate_posts
 
 
 @bp.before_app_request
@@ -28,9 +29,8 @@ def page_number() -> int:
     return min(max(1, request.args.get('page', 1, type=int)), 100_000)
 
 
-def page_of(query):
-    per_page = current_app.config['POSTS_PER_PAGE']
-    return paginate_posts(query, page_number(), per_page)
+def per_page() -> int:
+    return current_app.config['POSTS_PER_PAGE']
 
 
 @bp.route('/', methods=['GET', 'POST'])
@@ -43,8 +43,7 @@ def index():
         db.session.commit()
         flash('Your post is now live!', 'success')
         return redirect(url_for('main.index'))
-    window = page_number() * current_app.config['POSTS_PER_PAGE'] + 1
-    posts = page_of(current_user.following_posts(window))
+    posts = timeline.home_page(current_user, page_number(), per_page())
     return render_template(
         'main/index.html', title='Home', form=form, posts=posts, endpoint='main.index'
     )
@@ -53,7 +52,7 @@ def index():
 @bp.route('/explore')
 @login_required
 def explore():
-    posts = page_of(Post.listing())
+    posts = timeline.explore_page(page_number(), per_page())
     return render_template(
         'main/index.html', title='Explore', posts=posts, endpoint='main.explore'
     )
@@ -64,7 +63,7 @@ def explore():
 def user(username):
     """A profile: 404 for an unknown user."""
     user = db.first_or_404(db.select(User).where(User.username == username))
-    posts = page_of(user.user_posts())
+    posts = timeline.profile_page(user, page_number(), per_page())
     stats = user.profile_stats(viewer=current_user)
     return render_template(
         'main/user.html',

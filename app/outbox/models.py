@@ -1,0 +1,64 @@
+"""The outbox table: every email the app has accepted, until it is pruned."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.dbtypes import UTCDateTime, utcnow
+from app.extensions import db
+
+
+class Status:
+    """The life of an outbox row: pending -> sending -> sent | failed | dropped.
+
+    A transient failure puts a row back to pending with a later
+    next_attempt_at; a handler that finds nothing to send drops it.
+    """
+
+    PENDING = 'pending'
+    SENDING = 'sending'
+    SENT = 'sent'
+    FAILED = 'failed'
+    DROPPED = 'dropped'
+    ALL = (PENDING, SENDING, SENT, FAILED, DROPPED)
+    IN_QUEUE = (PENDING, SENDING)
+    DONE = (SENT, DROPPED)
+
+
+class OutboxMessage(db.Model):
+    """An email the app has accepted; a sender delivers it.
+
+    Kind 'email' rows hold a rendered message. Other kinds hold only what a
+    feature's send-time handler needs (see app.outbox.sender.handler); the
+    handler builds the message at each attempt and nothing rendered is
+    written back.
+    """
+
+    __tablename__ = 'outbox'
+    __table_args__ = (sa.Index('ix_outbox_status_next', 'status', 'next_attempt_at'),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32), default='email')
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=Status.PENDING)
+    sender: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    recipients: so.Mapped[str] = so.mapped_column(sa.Text)
+    subject: so.Mapped[str] = so.mapped_column(sa.String(255), default='')
+    text_body: so.Mapped[str] = so.mapped_column(sa.Text, default='')
+    html_body: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: so.Mapped[datetime] = so.mapped_column(
+        UTCDateTime(), default=utcnow
+    )
+    claimed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+
+    def __repr__(self) -> str:
+        return f'<OutboxMessage {self.id} {self.kind} {self.status}>'
+
+    @property
+    def recipient_list(self) -> list[str]:
+        return [r for r in self.recipients.split(',') if r]

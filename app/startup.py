@@ -1,0 +1,89 @@
+"""Start-up checks, proxy trust and logging: what `create_app` applies."""
+
+import logging
+import os
+import sys
+from logging.handlers import RotatingFileHandler, SMTPHandler
+
+from flask import Flask
+
+WEAK_KEYS = {'you-will-never-guess', 'change-me', 'secret', 'dev'}
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the message says how to fix."""
+
+
+def check_config(app: Flask) -> None:
+    """Refuse to start when production settings are unsafe."""
+    env = app.config['APP_ENV']
+    if env in ('development', 'testing'):
+        return
+    key = app.config.get('SECRET_KEY') or ''
+    if key in WEAK_KEYS or len(key.encode()) < 32:
+        raise ConfigError(
+            'SECRET_KEY is missing, a known default or shorter than 32 bytes. '
+            'Generate one with: python -c "import secrets; '
+            'print(secrets.token_urlsafe(48))" and set it in the environment.'
+        )
+    if not app.config.get('SERVER_NAME'):
+        raise ConfigError(
+            'SERVER_NAME is not set: it is the public host (e.g. '
+            'microblog.example.com) used for the links in emails. Set it, and '
+            'PREFERRED_URL_SCHEME=https, in the environment.'
+        )
+    if not app.config.get('TRUSTED_HOSTS'):
+        host = app.config['SERVER_NAME'].split(':')[0]
+        app.config['TRUSTED_HOSTS'] = [host]
+
+
+def configure_proxies(app: Flask) -> None:
+    hops = app.config.get('PROXY_FIX') or 0
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+
+def _admin_mail_handler(app: Flask) -> logging.Handler:
+    config = app.config
+    auth = None
+    if config['MAIL_USERNAME'] or config['MAIL_PASSWORD']:
+        auth = (config['MAIL_USERNAME'], config['MAIL_PASSWORD'])
+    handler = SMTPHandler(
+        mailhost=(config['MAIL_SERVER'], config['MAIL_PORT']),
+        fromaddr=config['MAIL_DEFAULT_SENDER'],
+        toaddrs=config['ADMINS'],
+        subject='Microblog Failure',
+        credentials=auth,
+        secure=() if config['MAIL_USE_TLS'] else None,
+        timeout=5,
+    )
+    handler.setLevel(logging.ERROR)
+    return handler
+
+
+def configure_logging(app: Flask) -> None:
+    """Errors to ADMINS by email and everything to a file or stdout (not in
+    debug or testing)."""
+    app.logger.setLevel(logging.INFO)
+    if app.debug or app.testing:
+        return
+    if app.config['MAIL_SERVER'] and app.config['ADMINS']:
+        app.logger.addHandler(_admin_mail_handler(app))
+    if app.config['LOG_TO_STDOUT']:
+        handler = logging.StreamHandler(sys.stdout)
+    else:
+        os.makedirs('logs', exist_ok=True)
+        handler = RotatingFileHandler(
+            'logs/microblog.log', maxBytes=1_000_000, backupCount=10
+        )
+    handler.setFormatter(
+        logging.Formatter(
+            '%(asctime)s %(levelname)s: %(message)s [in %(pathname)s:%(lineno)d]'
+        )
+    )
+    handler.setLevel(logging.INFO)
+    app.logger.addHandler(handler)
