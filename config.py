@@ -59,6 +59,17 @@ class Config:
         'DATABASE_URL'
     ) or 'sqlite:///' + os.path.join(basedir, 'app.db')
     SQLITE_BUSY_TIMEOUT_MS = env_int('SQLITE_BUSY_TIMEOUT_MS', 15000)
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        # A connection the server dropped (restart, failover) is replaced
+        # before use instead of failing the request.
+        'pool_pre_ping': True,
+        # Error messages and logs never carry SQL parameters (hashes, tokens).
+        'hide_parameters': True,
+    }
+    # Request bodies over this many bytes get a 413 before they are read.
+    MAX_CONTENT_LENGTH = env_int('MAX_CONTENT_LENGTH', 64 * 1024)
+    # ... and a single form field over this many bytes, too.
+    MAX_FORM_MEMORY_SIZE = env_int('MAX_FORM_MEMORY_SIZE', 16 * 1024)
 
     # The public address: every link in an email is built from these two,
     # never from the Host header of whoever made the request.
@@ -106,6 +117,12 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = False
     RESET_RATE_LIMIT = os.environ.get('RESET_RATE_LIMIT', '5/minute;20/hour')
     LOGIN_RATE_LIMIT = os.environ.get('LOGIN_RATE_LIMIT', '10/minute;50/hour')
+    REGISTER_RATE_LIMIT = os.environ.get('REGISTER_RATE_LIMIT', '5/minute;20/hour')
+    # If a shared limit store (Redis) is down, count in this process instead.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = not RATELIMIT_STORAGE_URI.startswith(
+        'memory'
+    )
+    RATELIMIT_SWALLOW_ERRORS = True
 
     BOOTSTRAP_SERVE_LOCAL = True
     SESSION_COOKIE_HTTPONLY = True
@@ -139,5 +156,6 @@ class TestConfig(Config):
     ADMINS = ['admin@microblog.test']
     RATELIMIT_ENABLED = False
     RATELIMIT_STORAGE_URI = 'memory://'
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = False
     GRAVATAR = True
     POSTS_PER_PAGE = 3

@@ -23,7 +23,7 @@ def create_app(config_class: type = Config) -> Flask:
     """Build the app; refuse to start when production settings are unsafe."""
     app = Flask(__name__)
     app.config.from_object(config_class)
-    check_config(app)
+    check_config(app, config_class)
     configure_proxies(app)
     register_extensions(app)
     register_blueprints(app)

@@ -24,3 +24,14 @@ def init_app(app: Flask) -> None:
             cursor.execute('PRAGMA journal_mode = WAL')
             cursor.execute('PRAGMA synchronous = NORMAL')
         cursor.close()
+
+
+def commit_unless_conflict() -> bool:
+    """Commit; on a unique-constraint violation (a concurrent request wrote
+    the same name, email or follow first) roll back and return False."""
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        return False
+    return True

@@ -1,28 +1,92 @@
-"""Form pieces every blueprint shares: EmptyForm and the input rules
-(username, email, password)."""
+"""Form pieces every blueprint shares: the base form, EmptyForm and the
+input rules (username, email, password)."""
 
 import gzip
+import re
 from functools import cache
 from pathlib import Path
 
+import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
-from wtforms import SubmitField
-from wtforms.validators import Regexp, ValidationError
+from wtforms import StringField, SubmitField
+from wtforms.validators import DataRequired, Length, ValidationError
 
-from app.models import normalize_password
+from app.extensions import db
+from app.models import User, canonical_username, normalize_password
+
+# What no database column can hold: NUL, and halves of surrogate pairs.
+UNSTORABLE = re.compile('[\x00\ud800-\udfff]')
+ECHO_LIMIT = 256  # a refused value longer than its field is not echoed whole
 
 
-class EmptyForm(FlaskForm):
+def unstorable(value) -> bool:
+    return isinstance(value, str) and UNSTORABLE.search(value) is not None
+
+
+class BaseForm(FlaskForm):
+    """Every form: refuses what the database cannot store, with a form error,
+    and never echoes a refused overlong value back whole."""
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if unstorable(field.data):
+                field.errors = [*field.errors, 'Remove the control characters.']
+                valid = False
+            if field.errors and field.raw_data:
+                limit = max_length(field)
+                field.raw_data = [str(v)[:limit] for v in field.raw_data]
+        return valid
+
+
+def max_length(field) -> int:
+    for validator in field.validators:
+        if isinstance(validator, Length) and validator.max >= 0:
+            return validator.max
+    return ECHO_LIMIT
+
+
+class EmptyForm(BaseForm):
     """Only a CSRF token and a button: for POST-only actions."""
 
     submit = SubmitField('Submit')
 
 
-# Usernames appear in URLs (/user/<username>): keep them to safe characters.
-USERNAME_RULE = Regexp(
-    r'^[\w.-]+$', message='Use letters, digits, dots, dashes and underscores only.'
-)
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class Username:
+    """Usernames appear in URLs (/user/<name>): safe characters only, never
+    a bare path segment like "." or "..", and one canonical form."""
+
+    def __call__(self, form, field) -> None:
+        name = field.data or ''
+        rule = 'Use letters, digits, dots, dashes and underscores only.'
+        if not re.fullmatch(r'[\w.-]+', name):
+            raise ValidationError(rule)
+        key = canonical_username(name)
+        if not re.fullmatch(r'[\w.-]+', key) or set(key) == {'.'}:
+            raise ValidationError(rule + ' A name cannot be only dots.')
+        if len(key) > 64:
+            raise ValidationError('Use at most 64 characters.')
+
+
+def username_field(**kwargs) -> StringField:
+    return StringField(
+        'Username',
+        filters=[strip],
+        validators=[DataRequired(), Length(max=64), Username()],
+        **kwargs,
+    )
+
+
+def username_taken(name: str, except_user: User | None = None) -> bool:
+    query = sa.select(User.id).where(User.username_key == canonical_username(name))
+    if except_user is not None:
+        query = query.where(User.id != except_user.id)
+    return db.session.scalar(query) is not None
 
 
 def normalize_email(address: str) -> str:
@@ -54,22 +118,42 @@ def common_passwords() -> frozenset[str]:
         return frozenset(line.strip().casefold() for line in f if line.strip())
 
 
-def password_problem(password: str) -> str | None:
+SITE_WORDS = ('microblog',)
+MIN_CONTEXT_WORD = 3  # shorter names and local parts are not checked
+
+
+def context_words(username: str | None, email: str | None) -> list[str]:
+    """Words a password must not contain: the username, the email's local
+    part and the site's name (NIST SP 800-63B's "context-specific words")."""
+    words = [canonical_username(username or ''), *SITE_WORDS]
+    words.append(normalize_password((email or '').rpartition('@')[0]).casefold())
+    return [w for w in words if len(w) >= MIN_CONTEXT_WORD]
+
+
+def password_problem(password: str, context: list[str] = ()) -> str | None:
     """Why `password` is refused, or None if it is acceptable."""
     password = normalize_password(password or '')
     if len(password) < MIN_PASSWORD:
         return f'Use at least {MIN_PASSWORD} characters.'
     if len(password) > MAX_PASSWORD:
         return f'Use at most {MAX_PASSWORD} characters.'
-    if password.casefold() in common_passwords():
+    folded = password.casefold()
+    if folded in common_passwords():
         return 'This password is too common; choose one that is harder to guess.'
+    if any(word in folded for word in context):
+        return (
+            'Do not use your username, your email address or the site name '
+            'in your password.'
+        )
     return None
 
 
 class PasswordPolicy:
-    """WTForms validator applying `password_problem`."""
+    """WTForms validator applying `password_problem`; a form can name the
+    context words through a `password_context()` method."""
 
     def __call__(self, form, field) -> None:
-        problem = password_problem(field.data)
+        words = getattr(form, 'password_context', lambda: [])()
+        problem = password_problem(field.data, words)
         if problem:
             raise ValidationError(problem)

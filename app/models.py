@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import secrets
 import unicodedata
 from datetime import datetime, timedelta
 from time import time
@@ -16,7 +15,7 @@ from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.dbtypes import UTCDateTime, utcnow
-from app.extensions import db, login
+from app.extensions import db
 
 RESET_AUDIENCE = 'microblog:reset_password'
 
@@ -26,8 +25,15 @@ def normalize_password(password: str) -> str:
     return unicodedata.normalize('NFKC', password)
 
 
-def new_session_token() -> str:
-    return secrets.token_urlsafe(24)
+def canonical_username(name: str) -> str:
+    """The form uniqueness and sign-in use: "Carol", "carol" and "ｃａｒｏｌ"
+    are one name."""
+    return unicodedata.normalize('NFKC', name).casefold()
+
+
+def _username_key_default(context) -> str:
+    """For bulk inserts, which bypass the ORM's `validates` hook."""
+    return canonical_username(context.get_current_parameters()['username'])
 
 
 followers = sa.Table(
@@ -41,18 +47,17 @@ followers = sa.Table(
 
 class User(UserMixin, db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    username: so.Mapped[str] = so.mapped_column(sa.String(64), index=True, unique=True)
+    # Shown as typed; unique and looked up by its canonical form.
+    username: so.Mapped[str] = so.mapped_column(sa.String(64))
+    username_key: so.Mapped[str] = so.mapped_column(
+        sa.String(64), index=True, unique=True, default=_username_key_default
+    )
     # Always stored normalized and lower-cased, so lookups are exact.
     email: so.Mapped[str] = so.mapped_column(sa.String(254), index=True, unique=True)
     password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
     about_me: so.Mapped[str | None] = so.mapped_column(sa.String(140))
     last_seen: so.Mapped[datetime | None] = so.mapped_column(
         UTCDateTime(), default=utcnow
-    )
-    # Flask-Login's alternative id: rotating it signs out every session and
-    # remember-me cookie of the account.
-    session_token: so.Mapped[str] = so.mapped_column(
-        sa.String(64), unique=True, index=True, default=new_session_token
     )
     # When the last reset email was queued, for per-account throttling.
     reset_sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
@@ -74,13 +79,37 @@ class User(UserMixin, db.Model):
     def __repr__(self) -> str:
         return f'<User {self.username}>'
 
-    def get_id(self) -> str:
+    # The sign-in (app.sessions.UserSession) this request came with: Flask-Login
+    # keeps its token, not the account id, in the session and remember cookie.
+    session_token = None  # the cookie's secret, set at sign-in or by the loader
+    session_id = None  # its UserSession row
+
+    @so.validates('username')
+    def _set_username_key(self, _key: str, username: str) -> str:
+        self.username_key = canonical_username(username)
+        return username
+
+    def get_id(self) -> str | None:
         return self.session_token
 
     def set_password(self, password: str) -> None:
-        """Hash the password and sign out every existing session."""
         self.password_hash = generate_password_hash(normalize_password(password))
-        self.session_token = new_session_token()
+
+    def replace_password(self, expected_hash: str | None, password: str) -> bool:
+        """Compare-and-set: change the password only if its hash is still
+        `expected_hash`, so of two racing resets with one link only one wins.
+        """
+        new_hash = generate_password_hash(normalize_password(password))
+        result = db.session.execute(
+            sa.update(User)
+            .where(User.id == self.id, User.password_hash == expected_hash)
+            .values(password_hash=new_hash)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
+        self.password_hash = new_hash
+        return True
 
     def check_password(self, password: str) -> bool:
         if not self.password_hash:
@@ -224,7 +253,8 @@ class User(UserMixin, db.Model):
 
     @classmethod
     def by_username(cls, username: str) -> Optional['User']:
-        return db.session.scalar(sa.select(cls).where(cls.username == username))
+        key = canonical_username(username)
+        return db.session.scalar(sa.select(cls).where(cls.username_key == key))
 
     def claim_reset_slot(self, interval: int) -> bool:
         """Atomically take this account's reset-email slot; False if throttled.
@@ -245,11 +275,6 @@ class User(UserMixin, db.Model):
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
-
-
-@login.user_loader
-def load_user(session_token: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.session_token == session_token))
 
 
 class Post(db.Model):

@@ -1,10 +1,22 @@
 """Security headers, audit lines and small checks shared by the blueprints."""
 
 import json
+import logging
+import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, has_request_context, request
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    request,
+)
+
+from app.forms import unstorable
 
 GRAVATAR = 'https://www.gravatar.com'
 
@@ -18,8 +30,37 @@ def content_security_policy(gravatar: bool) -> str:
     )
 
 
+# Control characters (C0, DEL, C1) and Unicode line separators.
+CONTROL = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+
+
+def escape_controls(text: str) -> str:
+    """`a\nb` -> `a\\nb`: user text cannot start a new log line."""
+    return CONTROL.sub(lambda m: m.group().encode('unicode_escape').decode(), text)
+
+
+class OneLineFilter(logging.Filter):
+    """One event, one line: escape control characters in the message (a
+    traceback, added by the formatter, keeps its lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        escaped = escape_controls(message)
+        if escaped != message:
+            record.msg, record.args = escaped, None
+        return True
+
+
 def init_app(app: Flask) -> None:
     csp = content_security_policy(app.config.get('GRAVATAR', True))
+    if not any(isinstance(f, OneLineFilter) for f in app.logger.filters):
+        app.logger.addFilter(OneLineFilter())
+
+    @app.before_request
+    def _refuse_unstorable_urls() -> None:
+        # No URL naming a NUL byte can name a stored user, post or token.
+        if any(unstorable(value) for value in (request.view_args or {}).values()):
+            abort(404)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -30,6 +71,11 @@ def init_app(app: Flask) -> None:
         headers.setdefault('Referrer-Policy', 'same-origin')
         if app.config['PREFERRED_URL_SCHEME'] == 'https' and not app.testing:
             headers.setdefault('Strict-Transport-Security', 'max-age=31536000')
+        user = g.get('_login_user')
+        if response.mimetype == 'text/html' and user and user.is_authenticated:
+            # Back after sign-out, or a shared cache, shows nothing private.
+            headers['Cache-Control'] = 'no-store'
+            headers.add('Vary', 'Cookie')
         return response
 
 

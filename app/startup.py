@@ -7,6 +7,8 @@ from logging.handlers import RotatingFileHandler, SMTPHandler
 
 from flask import Flask
 
+from config import TestConfig
+
 WEAK_KEYS = {'you-will-never-guess', 'change-me', 'secret', 'dev'}
 
 
@@ -14,18 +16,23 @@ class ConfigError(RuntimeError):
     """The configuration is unsafe or incomplete; the message says how to fix."""
 
 
-def check_config(app: Flask) -> None:
-    """Refuse to start when production settings are unsafe."""
+def check_config(app: Flask, config_class: type) -> None:
+    """Refuse to start when production settings are unsafe.
+
+    Only APP_ENV=development relaxes the checks; the test suite relaxes them
+    by choosing TestConfig, a class, which no environment value can select.
+    """
     env = app.config['APP_ENV']
-    if env in ('development', 'testing'):
+    if env == 'development':
         return
-    key = app.config.get('SECRET_KEY') or ''
-    if key in WEAK_KEYS or len(key.encode()) < 32:
+    if env == 'testing' and issubclass(config_class, TestConfig):
+        return
+    if env not in ('development', 'production'):
         raise ConfigError(
-            'SECRET_KEY is missing, a known default or shorter than 32 bytes. '
-            'Generate one with: python -c "import secrets; '
-            'print(secrets.token_urlsafe(48))" and set it in the environment.'
+            f'APP_ENV={env!r} is not known: set APP_ENV=production (the '
+            'default) or APP_ENV=development for local work.'
         )
+    check_secret_key(app.config.get('SECRET_KEY') or '')
     if not app.config.get('SERVER_NAME'):
         raise ConfigError(
             'SERVER_NAME is not set: it is the public host (e.g. '
@@ -35,6 +42,16 @@ def check_config(app: Flask) -> None:
     if not app.config.get('TRUSTED_HOSTS'):
         host = app.config['SERVER_NAME'].split(':')[0]
         app.config['TRUSTED_HOSTS'] = [host]
+
+
+def check_secret_key(key: str) -> None:
+    if key in WEAK_KEYS or len(key.encode()) < 32 or len(set(key)) < 5:
+        raise ConfigError(
+            'SECRET_KEY is missing, a known default, shorter than 32 bytes or '
+            'made of fewer than 5 different characters. Generate one with: '
+            'python -c "import secrets; print(secrets.token_urlsafe(48))" and '
+            'set it in the environment.'
+        )
 
 
 def configure_proxies(app: Flask) -> None:

@@ -13,7 +13,7 @@ import urllib.request
 
 from app import create_app
 from app.testing import free_port
-from config import Config
+from config import TestConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -40,7 +40,12 @@ class Gunicorn:
         self.target = target
         self.workers = workers
         self.cwd = cwd
-        self.env = {**os.environ, **env, 'SERVER_NAME': f'127.0.0.1:{self.port}'}
+        self.env = {
+            **os.environ,
+            **env,
+            'SERVER_NAME': f'127.0.0.1:{self.port}',
+            'GUNICORN_ACCESS_LOG': '',  # measure the app, not the access log
+        }
         self.process = None
 
     def __enter__(self) -> 'Gunicorn':
@@ -216,4 +221,4 @@ def local_app(database_url: str, **overrides):
         'POSTS_PER_PAGE': 25,
         **overrides,
     }
-    return create_app(type('BenchConfig', (Config,), settings))
+    return create_app(type('BenchConfig', (TestConfig,), settings))

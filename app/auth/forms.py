@@ -1,11 +1,22 @@
 import sqlalchemy as sa
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from app.extensions import db
-from app.forms import MAX_PASSWORD, USERNAME_RULE, NormalizedEmail, PasswordPolicy
+from app.forms import (
+    MAX_PASSWORD,
+    BaseForm,
+    NormalizedEmail,
+    PasswordPolicy,
+    context_words,
+    strip,
+    username_field,
+    username_taken,
+)
 from app.models import User
+
+USERNAME_TAKEN = 'Please use a different username.'
+EMAIL_TAKEN = 'Please use a different email address.'
 
 
 def password_fields(label: str = 'Password'):
@@ -22,9 +33,18 @@ def password_fields(label: str = 'Password'):
     return password, password2
 
 
-class LoginForm(FlaskForm):
+def email_field() -> EmailField:
+    return EmailField(
+        'Email',
+        validators=[DataRequired(), Length(max=254), NormalizedEmail()],
+        render_kw={'autocomplete': 'email'},
+    )
+
+
+class LoginForm(BaseForm):
     username = StringField(
         'Username',
+        filters=[strip],
         validators=[DataRequired(), Length(max=64)],
         render_kw={'autocomplete': 'username'},
     )
@@ -37,41 +57,45 @@ class LoginForm(FlaskForm):
     submit = SubmitField('Sign In')
 
 
-class RegistrationForm(FlaskForm):
-    username = StringField(
-        'Username',
-        validators=[DataRequired(), Length(max=64), USERNAME_RULE],
-        render_kw={'autocomplete': 'username'},
-    )
-    email = EmailField(
-        'Email',
-        validators=[DataRequired(), Length(max=254), NormalizedEmail()],
-        render_kw={'autocomplete': 'email'},
-    )
+class RegistrationForm(BaseForm):
+    username = username_field(render_kw={'autocomplete': 'username'})
+    email = email_field()
     password, password2 = password_fields()
     submit = SubmitField('Register')
 
+    def password_context(self) -> list[str]:
+        return context_words(self.username.data, self.email.data)
+
     def validate_username(self, username) -> None:
-        user = db.session.scalar(sa.select(User).where(User.username == username.data))
-        if user is not None:
-            raise ValidationError('Please use a different username.')
+        if username_taken(username.data):
+            raise ValidationError(USERNAME_TAKEN)
 
     def validate_email(self, email) -> None:
         # Runs after NormalizedEmail, on the canonical form.
-        user = db.session.scalar(sa.select(User).where(User.email == email.data))
+        user = db.session.scalar(sa.select(User.id).where(User.email == email.data))
         if user is not None:
-            raise ValidationError('Please use a different email address.')
+            raise ValidationError(EMAIL_TAKEN)
+
+    def explain_conflict(self) -> None:
+        """A concurrent sign-up took the name or address: say which."""
+        if username_taken(self.username.data):
+            self.username.errors.append(USERNAME_TAKEN)
+        else:
+            self.email.errors.append(EMAIL_TAKEN)
 
 
-class ResetPasswordRequestForm(FlaskForm):
-    email = EmailField(
-        'Email',
-        validators=[DataRequired(), Length(max=254), NormalizedEmail()],
-        render_kw={'autocomplete': 'email'},
-    )
+class ResetPasswordRequestForm(BaseForm):
+    email = email_field()
     submit = SubmitField('Request Password Reset')
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(BaseForm):
     password, password2 = password_fields('New Password')
     submit = SubmitField('Reset Password')
+
+    def __init__(self, user: User, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def password_context(self) -> list[str]:
+        return context_words(self.user.username, self.user.email)

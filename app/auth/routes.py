@@ -7,9 +7,10 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import sessions
 from app.auth import bp
 from app.auth.email import request_password_reset, send_password_changed_email
 from app.auth.forms import (
@@ -18,6 +19,7 @@ from app.auth.forms import (
     ResetPasswordForm,
     ResetPasswordRequestForm,
 )
+from app.database import commit_unless_conflict
 from app.extensions import db, limiter
 from app.forms import EmptyForm
 from app.models import User
@@ -27,6 +29,7 @@ from app.security import audit, mask_email, safe_next_url
 # here, so the token never sits in the address bar, history or Referer.
 SET_PASSWORD = 'set-password'
 RESET_SENT = 'Check your email for the instructions to reset your password'
+RESET_INVALID = 'That password reset link is invalid, used or expired.'
 _DUMMY_HASH = generate_password_hash('not-a-real-password')
 
 
@@ -38,8 +41,19 @@ def reset_limit() -> str:
     return current_app.config['RESET_RATE_LIMIT']
 
 
+def register_limit() -> str:
+    return current_app.config['REGISTER_RATE_LIMIT']
+
+
 def _login_failed(response) -> bool:
     return response.status_code != 302
+
+
+@user_logged_in.connect
+@user_logged_out.connect
+def _forget_reset_link(_app, **_extra) -> None:
+    """An opened reset link does not outlive a change of who is signed in."""
+    session.pop('reset_token', None)
 
 
 @bp.route('/login', methods=['GET', 'POST'])
@@ -55,7 +69,7 @@ def login():
             # Same hashing work as for a real account: no timing oracle.
             check_password_hash(_DUMMY_HASH, form.password.data)
         elif user.check_password(form.password.data):
-            login_user(user, remember=form.remember_me.data)
+            sessions.sign_in(user, remember=form.remember_me.data)
             audit('login', account=user.id)
             next_page = safe_next_url(request.args.get('next'))
             return redirect(next_page or url_for('main.index'))
@@ -66,13 +80,15 @@ def login():
 
 @bp.route('/logout', methods=['POST'])
 def logout():
+    """Sign out this browser, on the server too."""
     if EmptyForm().validate_on_submit():
-        logout_user()
+        sessions.sign_out()
         flash('You have been signed out.', 'info')
     return redirect(url_for('auth.login'))
 
 
 @bp.route('/register', methods=['GET', 'POST'])
+@limiter.limit(register_limit, methods=['POST'])
 def register():
     if current_user.is_authenticated:
         return redirect(url_for('main.index'))
@@ -81,9 +97,10 @@ def register():
         user = User(username=form.username.data, email=form.email.data)
         user.set_password(form.password.data)
         db.session.add(user)
-        db.session.commit()
-        flash('Congratulations, you are now a registered user!', 'success')
-        return redirect(url_for('auth.login'))
+        if commit_unless_conflict():
+            flash('Congratulations, you are now a registered user!', 'success')
+            return redirect(url_for('auth.login'))
+        form.explain_conflict()
     return render_template('auth/register.html', title='Register', form=form)
 
 
@@ -114,13 +131,15 @@ def reset_password(token):
         return redirect(url_for('auth.reset_password', token=SET_PASSWORD))
     user, reason = User.check_reset_password_token(session.get('reset_token', ''))
     if user is None:
-        session.pop('reset_token', None)
-        audit('reset_token_rejected', reason=reason)
-        flash('That password reset link is invalid, used or expired.', 'warning')
-        return redirect(url_for('main.index'))
-    form = ResetPasswordForm()
+        return _reset_refused(reason)
+    form = ResetPasswordForm(user)
     if form.validate_on_submit():
-        user.set_password(form.password.data)
+        # Compare-and-set on the hash the link was issued for: of two
+        # simultaneous posts with one link, exactly one changes the password.
+        if not user.replace_password(user.password_hash, form.password.data):
+            db.session.rollback()
+            return _reset_refused('used')
+        sessions.revoke_all(user)
         send_password_changed_email(user)
         db.session.commit()
         session.pop('reset_token', None)
@@ -132,6 +151,13 @@ def reset_password(token):
     return render_template(
         'auth/reset_password.html', title='Reset Password', form=form
     )
+
+
+def _reset_refused(reason: str):
+    session.pop('reset_token', None)
+    audit('reset_token_rejected', reason=reason)
+    flash(RESET_INVALID, 'warning')
+    return redirect(url_for('main.index'))
 
 
 @bp.after_request

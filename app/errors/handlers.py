@@ -9,6 +9,7 @@ from app.security import audit
 MESSAGES = {
     400: 'The request could not be understood.',
     405: 'That action cannot be done this way.',
+    413: 'That was more than this site accepts in one go. Shorten it and try again.',
     429: 'Too many attempts. Please wait a few minutes and try again.',
 }
 

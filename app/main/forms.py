@@ -1,34 +1,27 @@
-import sqlalchemy as sa
-from flask_wtf import FlaskForm
-from wtforms import StringField, SubmitField, TextAreaField
+from wtforms import SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from app.extensions import db
-from app.forms import USERNAME_RULE
+from app.forms import BaseForm, username_field, username_taken
 from app.models import User
 
 
-class EditProfileForm(FlaskForm):
-    username = StringField(
-        'Username', validators=[DataRequired(), Length(max=64), USERNAME_RULE]
-    )
+class EditProfileForm(BaseForm):
+    USERNAME_TAKEN = 'Please use a different username.'
+
+    username = username_field()
     about_me = TextAreaField('About me', validators=[Length(max=140)])
     submit = SubmitField('Submit')
 
-    def __init__(self, original_username: str, *args, **kwargs):
+    def __init__(self, user: User, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.original_username = original_username
+        self.user = user
 
     def validate_username(self, username) -> None:
-        if username.data != self.original_username:
-            user = db.session.scalar(
-                sa.select(User).where(User.username == username.data)
-            )
-            if user is not None:
-                raise ValidationError('Please use a different username.')
+        if username_taken(username.data, except_user=self.user):
+            raise ValidationError(self.USERNAME_TAKEN)
 
 
-class PostForm(FlaskForm):
+class PostForm(BaseForm):
     post = TextAreaField(
         'Say something', validators=[DataRequired(), Length(min=1, max=140)]
     )

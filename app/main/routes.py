@@ -11,18 +11,21 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app import timeline
+from app import sessions, timeline
+from app.database import commit_unless_conflict
 from app.extensions import db
 from app.forms import EmptyForm
 from app.main import bp
 from app.main.forms import EditProfileForm, PostForm
-from app.models import Post, User
+from app.models import Post, User, canonical_username
 
 
 @bp.before_app_request
 def before_request() -> None:
-    if current_user.is_authenticated and current_user.touch_last_seen():
-        db.session.commit()
+    if current_user.is_authenticated:
+        seen = current_user.touch_last_seen()
+        if sessions.touch(current_user) or seen:
+            db.session.commit()
 
 
 def page_number() -> int:
@@ -62,7 +65,9 @@ def explore():
 @login_required
 def user(username):
     """A profile: 404 for an unknown user."""
-    user = db.first_or_404(db.select(User).where(User.username == username))
+    user = db.first_or_404(
+        db.select(User).where(User.username_key == canonical_username(username))
+    )
     posts = timeline.profile_page(user, page_number(), per_page())
     stats = user.profile_stats(viewer=current_user)
     return render_template(
@@ -78,13 +83,14 @@ def user(username):
 @bp.route('/edit_profile', methods=['GET', 'POST'])
 @login_required
 def edit_profile():
-    form = EditProfileForm(current_user.username)
+    form = EditProfileForm(current_user)
     if form.validate_on_submit():
         current_user.username = form.username.data
         current_user.about_me = form.about_me.data
-        db.session.commit()
-        flash('Your changes have been saved.', 'success')
-        return redirect(url_for('main.edit_profile'))
+        if commit_unless_conflict():
+            flash('Your changes have been saved.', 'success')
+            return redirect(url_for('main.edit_profile'))
+        form.username.errors.append(form.USERNAME_TAKEN)
     if request.method == 'GET':
         form.username.data = current_user.username
         form.about_me.data = current_user.about_me
@@ -114,7 +120,7 @@ def _change_following(username: str, follow: bool):
         flash('You cannot follow yourself!', 'warning')
     elif follow:
         current_user.follow(user)
-        db.session.commit()
+        commit_unless_conflict()  # lost a race to an identical follow: done
         flash(f'You are following {username}!', 'success')
     else:
         current_user.unfollow(user)

@@ -20,7 +20,12 @@ from flask_mail import Message
 from app.extensions import db
 from app.outbox import queue
 from app.outbox.models import OutboxMessage
-from app.outbox.transport import PermanentFailure, TransientFailure, classify
+from app.outbox.transport import (
+    PermanentFailure,
+    TransientFailure,
+    classify,
+    classify_send,
+)
 
 BATCH_SIZE = 50
 UPKEEP_EVERY = 60.0  # seconds between lease releases and prunes
@@ -216,7 +221,7 @@ class OutboxSender:
         try:
             send(message)
         except Exception as exc:  # classified below
-            failure = classify(exc)
+            failure = classify_send(exc)
             if isinstance(failure, TransientFailure) and failure.connection:
                 raise
             queue.mark_failed(row, str(failure), _is_permanent(failure))

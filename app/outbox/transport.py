@@ -9,8 +9,11 @@ import smtplib
 import socket
 import ssl
 import sys
+import time
 from collections.abc import Callable, Iterator
+from email.utils import parseaddr
 
+import idna
 from flask import Flask
 from flask_mail import Connection, Message
 
@@ -92,8 +95,43 @@ def classify(exc: BaseException) -> Exception:
     return TransientFailure(reason)
 
 
+def classify_send(exc: BaseException) -> Exception:
+    """Like `classify`, for an error while sending one message: only a broken
+    connection stops the batch; anything caused by the message's own content
+    or address fails that message alone."""
+    if isinstance(exc, (PermanentFailure, TransientFailure)):
+        return exc
+    per_message = (
+        smtplib.SMTPRecipientsRefused,
+        smtplib.SMTPDataError,
+        smtplib.SMTPSenderRefused,
+    )
+    if isinstance(exc, per_message):
+        return classify(exc)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return PermanentFailure(describe(exc))
+    if isinstance(exc, OSError):  # network, TLS, disconnects (smtplib's too)
+        return TransientFailure(describe(exc))
+    return PermanentFailure(describe(exc))
+
+
+def envelope_address(address) -> str:
+    """The SMTP envelope form: the bare address, its domain in IDNA (ASCII)."""
+    _, addr = parseaddr(address) if isinstance(address, str) else address
+    local, at, domain = addr.rpartition('@')
+    if not at or not local:
+        raise PermanentFailure('not an email address')
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode('ascii')
+        except idna.IDNAError as exc:
+            raise PermanentFailure('the domain cannot be written in IDNA') from exc
+    return f'{local}@{domain}'
+
+
 class TimeoutConnection(Connection):
-    """Flask-Mail's connection, with a timeout and a clean close."""
+    """Flask-Mail's connection, with a timeout, a clean close, IDNA domains
+    and SMTPUTF8 for addresses whose local part is not ASCII."""
 
     def __init__(self, state, timeout: float):
         super().__init__(state)
@@ -110,6 +148,27 @@ class TimeoutConnection(Connection):
         if m.username and m.password:
             host.login(m.username, m.password)
         return host
+
+    def send(self, message: Message, envelope_from=None) -> None:
+        if message.has_bad_headers():
+            raise PermanentFailure('a header contains a line break')
+        if message.date is None:
+            message.date = time.time()
+        sender = envelope_address(envelope_from or message.sender)
+        recipients = [envelope_address(r) for r in message.send_to]
+        options = list(message.mail_options)
+        if not all(a.isascii() for a in (sender, *recipients)):
+            if not self.host.has_extn('smtputf8'):
+                raise PermanentFailure(
+                    'the address has a non-ASCII local part and the mail server '
+                    'does not offer SMTPUTF8'
+                )
+            options.append('SMTPUTF8')
+        try:
+            data = message.as_bytes()
+        except (UnicodeError, ValueError) as exc:
+            raise PermanentFailure('the message cannot be encoded') from exc
+        self.host.sendmail(sender, recipients, data, options, message.rcpt_options)
 
     def __exit__(self, *exc_info):
         if self.host is not None:

@@ -1,0 +1,117 @@
+"""Server-side sign-ins: one `user_session` row per signed-in browser.
+
+Flask-Login keeps a random token, not the account id, in the session cookie
+and the remember-me cookie; the row keeps only the token's SHA-256. The user
+loader accepts a token only while its row is not revoked, in the same query
+that loads the user, so signing out (or a password change) ends a copied
+cookie too.
+"""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import request
+from flask_login import current_user, login_user, logout_user
+
+from app.dbtypes import UTCDateTime, utcnow
+from app.extensions import db, login
+from app.models import User
+
+TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most this often
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserSession(db.Model):
+    __tablename__ = 'user_session'
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey(User.id), index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
+    last_seen: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
+    user_agent: so.Mapped[str] = so.mapped_column(sa.String(512), default='')
+    client_address: so.Mapped[str] = so.mapped_column(sa.String(64), default='')
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f'<UserSession {self.id} of user {self.user_id}>'
+
+
+@login.user_loader
+def load_user(token: str) -> User | None:
+    """The account of a live sign-in: one query for the user and its row."""
+    if not isinstance(token, str) or len(token) > 100:
+        return None
+    row = db.session.execute(
+        sa.select(User, UserSession.id, UserSession.last_seen)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.token_hash == _digest(token))
+        .where(UserSession.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    user, user.session_id, user.session_last_seen = row
+    user.session_token = token
+    return user
+
+
+def sign_in(user: User, remember: bool = False) -> None:
+    """Record a new sign-in for this browser and log it in (commits)."""
+    token = secrets.token_urlsafe(32)
+    record = UserSession(
+        token_hash=_digest(token),
+        user_id=user.id,
+        user_agent=(request.user_agent.string or '')[:512],
+        client_address=(request.remote_addr or '')[:64],
+    )
+    db.session.add(record)
+    db.session.commit()
+    user.session_token, user.session_id = token, record.id
+    login_user(user, remember=remember)
+
+
+def sign_out() -> None:
+    """End this browser's sign-in on the server, then in the cookies."""
+    if current_user.is_authenticated and current_user.session_id is not None:
+        revoke(current_user.id, UserSession.id == current_user.session_id)
+        db.session.commit()
+    logout_user()
+
+
+def revoke(user_id: int, *conditions) -> int:
+    """Revoke the account's live sign-ins matching `conditions` (no commit)."""
+    result = db.session.execute(
+        sa.update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .where(*conditions)
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def revoke_all(user: User) -> int:
+    """Sign the account out everywhere (after a password change or reset)."""
+    return revoke(user.id)
+
+
+def touch(user: User) -> bool:
+    """Record activity, at most once a minute per sign-in (no commit)."""
+    now = utcnow()
+    last = getattr(user, 'session_last_seen', None)
+    if user.session_id is None or (last and now - last < TOUCH_EVERY):
+        return False
+    db.session.execute(
+        sa.update(UserSession)
+        .where(UserSession.id == user.session_id)
+        .values(last_seen=now)
+        .execution_options(synchronize_session=False)
+    )
+    user.session_last_seen = now
+    return True
