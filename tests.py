@@ -1331,6 +1331,458 @@ def test_proxy_headers_only_when_configured():
         assert response.text == expected
 
 
+# ---------------------------------------------------------------- hardening
+# Each guarantee under races, hostile input and failing parts.
+
+ON_POSTGRES = bool(os.environ.get('TEST_DATABASE_URL', '').startswith('postgres'))
+
+
+def copy_cookie(source, target, name: str) -> None:
+    cookie = source.get_cookie(name, domain='microblog.test')
+    assert cookie is not None, name
+    target.set_cookie(name, cookie.value, domain=cookie.domain)
+
+
+def test_sign_out_ends_the_session_on_the_server(make_app):
+    app = make_app()
+    browser = app.test_client()
+    AuthActions(browser).register()
+    AuthActions(browser).login(remember=True)
+    assert browser.get('/index').status_code == 200
+    by_session, by_remember = app.test_client(), app.test_client()
+    copy_cookie(browser, by_session, 'session')
+    copy_cookie(browser, by_remember, 'remember_token')
+    assert by_session.get('/index').status_code == 200  # copies work...
+    assert by_remember.get('/index').status_code == 200
+    AuthActions(browser).logout()
+    assert browser.get('/index').status_code == 302
+    assert by_session.get('/index').status_code == 302  # ...until sign-out
+    assert by_remember.get('/index').status_code == 302
+    with app.app_context():
+        rows = db.session.execute(sa.text('SELECT revoked_at FROM user_session'))
+        assert [r.revoked_at is not None for r in rows] == [True]
+
+
+def test_the_user_loader_checks_the_session_in_one_query(make_app, count_statements):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register()
+    AuthActions(client).login()
+    client.get('/index')  # last_seen written now
+    with count_statements(app) as counter:
+        client.get('/explore')
+    loads = [q for q in counter.statements if 'user_session' in q]
+    assert len(loads) == 1 and 'JOIN user_session' in loads[0]
+
+
+def open_reset_link(app, client, username='susan') -> None:
+    with app.app_context():
+        token = User.by_username(username).get_reset_password_token()
+    assert client.get(f'/reset_password/{token}').status_code == 302
+
+
+def test_one_reset_link_posted_twice_at_once_changes_the_password_once(
+    make_app, smtp
+):
+    app = make_app()
+    AuthActions(app.test_client()).register()
+    browsers = [app.test_client(), app.test_client()]
+    for browser in browsers:
+        open_reset_link(app, browser)
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def post(browser, password):
+        barrier.wait()
+        data = {'password': password, 'password2': password}
+        answers.append(browser.post('/reset_password/set-password', data=data))
+
+    threads = [
+        threading.Thread(target=post, args=(b, f'{NEW_PASSWORD} {i}'))
+        for i, b in enumerate(browsers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.location for r in answers) == ['/index', '/login']
+    smtp.wait_for(1)
+    time.sleep(1)  # a second notice would have arrived by now
+    notices = [m for m in smtp.messages if 'password was changed' in m['Subject']]
+    assert len(notices) == 1
+    passwords = [f'{NEW_PASSWORD} {i}' for i in range(2)]
+    signed_in = [
+        AuthActions(app.test_client()).login(password=p).status_code == 302
+        for p in passwords
+    ]
+    assert sorted(signed_in) == [False, True]  # exactly one new password works
+
+
+def test_reset_compare_and_set_refuses_a_stale_hash(app):
+    with app.app_context():
+        user = make_user()
+        stale = user.password_hash
+        assert user.replace_password(stale, NEW_PASSWORD)
+        db.session.commit()
+        assert not user.replace_password(stale, 'another passphrase here')
+
+
+def test_an_opened_reset_link_dies_at_sign_in_and_sign_out(make_app):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register()
+    AuthActions(app.test_client()).register('other', 'other@example.com')
+    open_reset_link(app, client)
+    assert client.get('/reset_password/set-password').status_code == 200
+    AuthActions(client).login('other')
+    AuthActions(client).logout()
+    response = client.get('/reset_password/set-password')
+    assert response.status_code == 302 and response.location == '/index'
+
+
+def test_request_bodies_and_fields_are_bounded(make_app):
+    app = make_app(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=16 * 1024)
+    client = app.test_client()
+    big = client.post('/login', data={'username': 'x', 'password': 'y' * 70_000})
+    assert big.status_code == 413
+    assert b'more than this site accepts' in big.data
+    # One multipart field over MAX_FORM_MEMORY_SIZE (an url-encoded body is
+    # read whole, so MAX_CONTENT_LENGTH bounds its fields).
+    data = {'username': 'x', 'about': 'y' * 20_000}
+    field = client.post('/register', data=data, content_type='multipart/form-data')
+    assert field.status_code == 413
+    long_name = 'n' * 5000
+    response = client.post('/register', data={'username': long_name})
+    assert response.status_code == 200
+    assert b'Field cannot be longer than 64 characters' in response.data
+    assert long_name.encode() not in response.data
+    assert b'n' * 64 in response.data  # what fits is kept for correction
+
+
+@pytest.mark.parametrize(
+    'name', ['carol', 'CAROL', '\uff43\uff41\uff52\uff4f\uff4c', 'Carol\n']
+)
+def test_a_username_is_one_identity_in_any_case_or_width(make_app, name):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register('Carol', 'carol@example.com')
+    response = AuthActions(client).register(name, 'other@example.com')
+    assert b'Please use a different username.' in response.data
+    assert AuthActions(client).login(name).status_code == 302
+    page = client.get('/user/carol')
+    assert page.status_code == 200 and b'Carol' in page.data
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+@pytest.mark.parametrize('name', ['.', '..', '...', 'dave\nx', 'a b', 'x' * 65])
+def test_usernames_that_cannot_be_a_path_segment_are_refused(client, auth, name):
+    response = auth.register(name, 'dave@example.com')
+    assert response.status_code == 200
+    assert b'alert-danger' in response.data or b'invalid-feedback' in response.data
+    assert auth.login(name).status_code == 200
+
+
+def test_trailing_whitespace_never_gets_into_a_username(app, client, auth):
+    assert auth.register('dave \n', 'dave@example.com').status_code == 302
+    with app.app_context():
+        assert User.by_username('dave').username == 'dave'
+
+
+def test_concurrent_sign_ups_for_one_name_give_one_account(make_app):
+    app = make_app()
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def sign_up(i):
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(AuthActions(client).register('same', f's{i}@example.com'))
+
+    threads = [threading.Thread(target=sign_up, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.status_code for r in statuses) == [200, 200, 200, 302]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+def test_a_lost_sign_up_race_is_a_form_error(make_app, monkeypatch):
+    """The write itself catches the conflict (the check above it is skipped
+    here, as it is when two requests pass it at the same instant)."""
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register('same', 'first@example.com')
+    monkeypatch.setattr(
+        'app.auth.forms.RegistrationForm.validate_username', lambda *a: None
+    )
+    monkeypatch.setattr(
+        'app.auth.forms.RegistrationForm.validate_email', lambda *a: None
+    )
+    response = AuthActions(client).register('SAME', 'second@example.com')
+    assert response.status_code == 200
+    assert b'Please use a different username.' in response.data
+    response = AuthActions(client).register('other', 'first@example.com')
+    assert b'Please use a different email address.' in response.data
+
+
+def test_a_lost_rename_race_is_a_form_error(make_app, monkeypatch):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register('taken', 'taken@example.com')
+    AuthActions(client).register()
+    AuthActions(client).login()
+    monkeypatch.setattr(
+        'app.main.forms.EditProfileForm.validate_username', lambda *a: None
+    )
+    response = client.post('/edit_profile', data={'username': 'Taken'})
+    assert response.status_code == 200
+    assert b'Please use a different username.' in response.data
+    with app.app_context():
+        assert User.by_username('susan') is not None
+
+
+def test_twenty_follows_at_once_are_one_follow(make_app, monkeypatch):
+    app = make_app()
+    with app.app_context():
+        make_user('star')
+    clients = []
+    for _ in range(20):
+        client = app.test_client()
+        AuthActions(client).login() if clients else AuthActions(client).register()
+        clients.append(client)
+    AuthActions(clients[0]).login()
+    # Every request passes the "already following?" check, as at one instant.
+    monkeypatch.setattr(User, 'is_following', lambda self, user: False)
+    barrier = threading.Barrier(20)
+    statuses = []
+
+    def follow(client):
+        barrier.wait()
+        statuses.append(client.post('/follow/star').status_code)
+
+    threads = [threading.Thread(target=follow, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [302] * 20
+    with app.app_context():
+        assert User.by_username('star').followers_count() == 1
+
+
+def test_sign_up_is_limited_per_client(make_app, caplog):
+    app = make_app(RATELIMIT_ENABLED=True, REGISTER_RATE_LIMIT='2/minute')
+    client = app.test_client()
+    for i in range(2):
+        assert AuthActions(client).register(f'u{i}', f'u{i}@example.com').status_code
+    response = AuthActions(client).register('u3', 'u3@example.com')
+    assert response.status_code == 429
+    assert b'Too many attempts' in response.data
+
+
+def test_sign_in_works_while_the_rate_limit_store_is_down(make_app, caplog):
+    from app.extensions import limiter
+
+    down = f'redis://127.0.0.1:{free_port()}'
+    app = make_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI=down,
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        LOGIN_RATE_LIMIT='3/minute',
+    )
+    caplog.set_level(logging.INFO)
+    try:
+        client = app.test_client()
+        assert AuthActions(client).register().status_code == 302
+        for _ in range(3):
+            assert AuthActions(client).login(password='wrong one!').status_code == 200
+        # Still limited, counted in this process.
+        assert AuthActions(client).login(password='wrong one!').status_code == 429
+        other = app.test_client()
+        response = other.post('/reset_password_request', data={'email': 'a@b.co'})
+        assert response.status_code == 302
+    finally:
+        limiter._storage_dead = False
+        limiter._in_memory_fallback_enabled = False
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert 'falling back to in-memory' in warnings[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+NUL_FORMS = [
+    ('/login', {'username': 'a\x00b', 'password': 'p\x00w'}),
+    ('/register', {'username': 'a\x00b', 'email': 'a@b.co', 'password': 'x\x00'}),
+    ('/reset_password_request', {'email': 'a\x00@example.com'}),
+    ('/index', {'post': 'hello\x00world'}),
+    ('/edit_profile', {'username': 'susan', 'about_me': 'me\x00'}),
+]
+
+
+@pytest.mark.parametrize('path, data', NUL_FORMS)
+def test_nul_bytes_in_forms_are_form_errors(client, auth, path, data):
+    auth.register()
+    if path in ('/index', '/edit_profile'):
+        auth.login()
+    response = client.post(path, data={**data, 'password2': data.get('password')})
+    assert response.status_code == 200
+    assert b'invalid-feedback' in response.data or b'alert' in response.data
+
+
+@pytest.mark.parametrize(
+    'method, path', [('GET', '/user/a%00b'), ('POST', '/follow/a%00b')]
+)
+def test_nul_bytes_in_urls_are_404(client, auth, method, path):
+    auth.register()
+    auth.login()
+    assert client.open(path, method=method).status_code == 404
+
+
+def test_sql_parameters_never_reach_an_error_message(app):
+    with app.app_context():
+        make_user()
+        db.session.add(User(username='SUSAN', email='x@example.com'))
+        with pytest.raises(sa.exc.IntegrityError) as failure:
+            db.session.commit()
+        db.session.rollback()
+    assert 'SUSAN' not in str(failure.value)
+    assert 'parameters hidden' in str(failure.value)
+
+
+def test_user_text_cannot_forge_log_lines(make_app, caplog):
+    app = make_app()
+
+    @app.route('/boom/<word>')
+    def boom(word):
+        raise RuntimeError('boom')
+
+    app.testing = False  # log it as production would
+    response = app.test_client().get('/boom/x%0AINFO%20audit%20forged')
+    assert response.status_code == 500
+    (record,) = [r for r in caplog.records if 'Exception on' in r.getMessage()]
+    assert '\n' not in record.getMessage()
+    assert '/boom/x\\nINFO audit forged' in record.getMessage()
+
+
+@pytest.mark.slow
+def test_gunicorn_access_log_redacts_reset_tokens(make_app, app_process):
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    proc = app_process(app.config['SQLALCHEMY_DATABASE_URI']).start()
+    url = f'http://127.0.0.1:{proc.port}/reset_password/secret.token-value'
+    urllib.request.urlopen(urllib.request.Request(url, method='GET')).close()
+    assert proc.terminate() == 0
+    output = proc.output()
+    assert '/reset_password/[redacted]' in output
+    assert 'secret.token-value' not in output
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason='a server restart needs PostgreSQL')
+def test_a_database_restart_costs_no_request(make_app):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register()
+    AuthActions(client).login()
+    assert client.get('/index').status_code == 200
+    admin = sa.create_engine(os.environ['TEST_DATABASE_URL'])
+    with admin.connect() as conn:
+        killed = conn.scalar(
+            sa.text(
+                'SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity '
+                'WHERE datname = current_database() AND pid <> pg_backend_pid()'
+            )
+        )
+    admin.dispose()
+    assert killed >= 1
+    for path in ('/index', '/explore', '/user/susan', '/index'):
+        assert client.get(path).status_code == 200
+
+
+def test_connections_are_checked_before_use(app):
+    with app.app_context():
+        assert db.engine.pool._pre_ping is True
+
+
+def smtp_server(**params):
+    handler = SinkHandler()
+    port = free_port()
+    controller = Controller(handler, hostname='127.0.0.1', port=port, **params)
+    controller.start()
+    return controller, handler, port
+
+
+@pytest.mark.parametrize('smtputf8', [True, False])
+def test_one_message_never_holds_up_another(make_app, smtputf8):
+    controller, handler, port = smtp_server(enable_SMTPUTF8=smtputf8)
+    try:
+        app = make_app(MAIL_PORT=port, MAIL_SENDER_ENABLED=False)
+        ids = []
+        for to in ('one@example.com', 'j\u00f6rg@example.com', 'x@b\u00fccher.example'):
+            ids += queue_emails(app, 1, to=to)
+        with app.app_context():
+            app.extensions['outbox'].run_once()  # one pass, one batch
+        rows = {r.id: r for r in outbox_rows(app)}
+        envelopes = [rcpt for _, rcpts in handler.envelopes for rcpt in rcpts]
+        assert rows[ids[0]].status == 'sent' and rows[ids[2]].status == 'sent'
+        assert 'x@xn--bcher-kva.example' in envelopes  # IDNA domain
+        if smtputf8:
+            assert rows[ids[1]].status == 'sent'
+            assert 'j\u00f6rg@example.com' in envelopes
+        else:
+            assert rows[ids[1]].status == 'failed'
+            assert 'does not offer SMTPUTF8' in rows[ids[1]].last_error
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize(
+    'env, key, message',
+    [
+        ('testing', 'weak', 'APP_ENV'),
+        ('production', 'k' * 40, 'fewer than 5 different characters'),
+        ('production', 'abcd' * 10, 'fewer than 5 different characters'),
+    ],
+)
+def test_production_refusals_cannot_be_side_stepped(env, key, message):
+    settings = {'APP_ENV': env, 'SECRET_KEY': key, 'SERVER_NAME': 'example.com'}
+    with pytest.raises(ConfigError, match=message):
+        create_app(type('OperatorConfig', (Config,), settings))
+
+
+@pytest.mark.parametrize(
+    'password', ['susan-rocks-2026', 'xx SUSAN.BLOGS xx', 'my microblog pass']
+)
+def test_passwords_avoid_context_words(client, password):
+    response = AuthActions(client).register(
+        'susan', 'susan.blogs@example.com', password=password
+    )
+    assert response.status_code == 200
+    assert b'Do not use your username, your email address' in response.data
+
+
+def test_reset_password_avoids_context_words(make_app):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register()
+    open_reset_link(app, client)
+    data = {'password': 'Susan the great', 'password2': 'Susan the great'}
+    response = client.post('/reset_password/set-password', data=data)
+    assert b'Do not use your username' in response.data
+
+
+def test_pages_for_signed_in_users_are_not_cached(client, auth):
+    assert 'no-store' not in client.get('/login').headers.get('Cache-Control', '')
+    auth.register()
+    auth.login()
+    for path in ('/index', '/explore', '/user/susan', '/edit_profile'):
+        assert client.get(path).headers['Cache-Control'] == 'no-store'
+    assert 'no-store' not in client.get('/static/favicon.svg').headers.get(
+        'Cache-Control', ''
+    )
+
+
 # ---------------------------------------------------------------- migrations
 
 
@@ -1355,6 +1807,47 @@ def test_migrations_match_models_and_downgrade(make_app, tmp_path):
         downgrade(revision='base')
         tables = set(sa.inspect(db.engine).get_table_names()) - {'alembic_version'}
         assert tables == set()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('DROP TABLE alembic_version'))
+
+
+def test_migration_brings_usernames_to_one_canonical_form(make_app, tmp_path):
+    app = make_app()
+    if not os.environ.get('TEST_DATABASE_URL'):
+        url = f'sqlite:///{tmp_path}/migrated.db'
+        config = type(
+            'C',
+            (TestConfig,),
+            {'SQLALCHEMY_DATABASE_URI': url, 'MAIL_SENDER_ENABLED': False},
+        )
+        app = create_app(config)
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('DROP TABLE IF EXISTS alembic_version'))
+        upgrade(revision='0001')
+        names = ['Carol', 'dave', 'carol', '\uff43\uff41\uff52\uff4f\uff4c']
+        with db.engine.begin() as conn:
+            for i, name in enumerate(names, start=1):
+                conn.execute(
+                    sa.text(
+                        'INSERT INTO "user" (id, username, email, session_token) '
+                        'VALUES (:id, :name, :email, :token)'
+                    ),
+                    {'id': i, 'name': name, 'email': f'u{i}@x.org', 'token': f't{i}'},
+                )
+        upgrade()
+        rows = db.session.execute(
+            sa.select(User.id, User.username, User.username_key).order_by(User.id)
+        ).all()
+        assert rows == [
+            (1, 'Carol', 'carol'),
+            (2, 'dave', 'dave'),
+            (3, 'carol-3', 'carol-3'),
+            (4, '\uff43\uff41\uff52\uff4f\uff4c-4', 'carol-4'),
+        ]
+        db.session.remove()
+        downgrade(revision='base')
         with db.engine.begin() as conn:
             conn.execute(sa.text('DROP TABLE alembic_version'))
 

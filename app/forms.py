@@ -34,9 +34,8 @@ class BaseForm(FlaskForm):
             if unstorable(field.data):
                 field.errors = [*field.errors, 'Remove the control characters.']
                 valid = False
-            if field.errors and field.raw_data:
-                limit = max_length(field)
-                field.raw_data = [str(v)[:limit] for v in field.raw_data]
+            if field.errors and isinstance(field.data, str):
+                field.data = field.data[: max_length(field)]
         return valid
 
 

@@ -11,7 +11,9 @@ import ssl
 import sys
 import time
 from collections.abc import Callable, Iterator
-from email.utils import parseaddr
+from email.message import EmailMessage
+from email.policy import SMTPUTF8
+from email.utils import formatdate, parseaddr
 
 import idna
 from flask import Flask
@@ -129,6 +131,23 @@ def envelope_address(address) -> str:
     return f'{local}@{domain}'
 
 
+def utf8_message_bytes(message: Message) -> bytes:
+    """The message for an SMTPUTF8 session, with UTF-8 addresses in its
+    headers (Flask-Mail can only write ASCII addresses)."""
+    msg = EmailMessage(policy=SMTPUTF8)
+    msg['Subject'] = message.subject
+    msg['From'] = message.sender
+    msg['To'] = ', '.join(message.recipients)
+    msg['Date'] = formatdate(message.date)
+    msg['Message-ID'] = message.msgId
+    for name, value in (message.extra_headers or {}).items():
+        msg[name] = value
+    msg.set_content(message.body or '')
+    if message.html:
+        msg.add_alternative(message.html, subtype='html')
+    return msg.as_bytes()
+
+
 class TimeoutConnection(Connection):
     """Flask-Mail's connection, with a timeout, a clean close, IDNA domains
     and SMTPUTF8 for addresses whose local part is not ASCII."""
@@ -157,7 +176,8 @@ class TimeoutConnection(Connection):
         sender = envelope_address(envelope_from or message.sender)
         recipients = [envelope_address(r) for r in message.send_to]
         options = list(message.mail_options)
-        if not all(a.isascii() for a in (sender, *recipients)):
+        utf8 = not all(a.isascii() for a in (sender, *recipients))
+        if utf8:
             if not self.host.has_extn('smtputf8'):
                 raise PermanentFailure(
                     'the address has a non-ASCII local part and the mail server '
@@ -165,7 +185,7 @@ class TimeoutConnection(Connection):
                 )
             options.append('SMTPUTF8')
         try:
-            data = message.as_bytes()
+            data = utf8_message_bytes(message) if utf8 else message.as_bytes()
         except (UnicodeError, ValueError) as exc:
             raise PermanentFailure('the message cannot be encoded') from exc
         self.host.sendmail(sender, recipients, data, options, message.rcpt_options)
