@@ -1381,9 +1381,7 @@ def open_reset_link(app, client, username='susan') -> None:
     assert client.get(f'/reset_password/{token}').status_code == 302
 
 
-def test_one_reset_link_posted_twice_at_once_changes_the_password_once(
-    make_app, smtp
-):
+def test_one_reset_link_posted_twice_at_once_changes_the_password_once(make_app, smtp):
     app = make_app()
     AuthActions(app.test_client()).register()
     browsers = [app.test_client(), app.test_client()]
