@@ -29,11 +29,12 @@ class BaseForm(FlaskForm):
     and never echoes a refused overlong value back whole."""
 
     def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
+        # Before any validator can take the value to the database.
+        refused = [field for field in self if unstorable(field.data)]
+        for field in refused:
+            field.errors = ['Remove the control characters.']
+        valid = not refused and super().validate(extra_validators)
         for field in self:
-            if unstorable(field.data):
-                field.errors = [*field.errors, 'Remove the control characters.']
-                valid = False
             if field.errors and isinstance(field.data, str):
                 field.data = field.data[: max_length(field)]
         return valid
