@@ -54,6 +54,9 @@ def _secret_key() -> str | None:
 class Config:
     APP_ENV = APP_ENV
     SECRET_KEY = _secret_key()
+    # Earlier keys, comma-separated: sessions and emailed links signed with
+    # them still verify after SECRET_KEY is rotated; new ones use SECRET_KEY.
+    SECRET_KEY_FALLBACKS = env_list('SECRET_KEY_FALLBACKS')
 
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         'DATABASE_URL'
@@ -112,6 +115,9 @@ class Config:
     # One reset email per account per this many seconds, whatever the load.
     RESET_EMAIL_INTERVAL = env_int('RESET_EMAIL_INTERVAL', 300)
     RESET_TOKEN_EXPIRES = env_int('RESET_TOKEN_EXPIRES', 600)
+    # Links that confirm an address (sign-up or email change), in seconds.
+    CONFIRM_TOKEN_EXPIRES = env_int('CONFIRM_TOKEN_EXPIRES', 24 * 3600)
+    CONFIRM_RATE_LIMIT = os.environ.get('CONFIRM_RATE_LIMIT', '3/hour')
     RATELIMIT_ENABLED = env_bool('RATELIMIT_ENABLED', True)
     RATELIMIT_STORAGE_URI = os.environ.get('RATELIMIT_STORAGE_URI', 'memory://')
     RATELIMIT_HEADERS_ENABLED = False

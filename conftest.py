@@ -92,8 +92,8 @@ def client(app):
 
 
 @pytest.fixture
-def auth(client):
-    return AuthActions(client)
+def auth(client, smtp):
+    return AuthActions(client, smtp)
 
 
 @pytest.fixture

@@ -46,7 +46,9 @@ LINK = re.compile(r'https?://[^\s"<]+/reset_password/[\w.-]+')
 
 
 def make_user(username='susan', email=None, password=PASSWORD) -> User:
-    user = User(username=username, email=email or f'{username}@example.com')
+    """An established account (its email address confirmed)."""
+    email = email or f'{username}@example.com'
+    user = User(username=username, email=email, email_confirmed=True)
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
@@ -319,14 +321,25 @@ def test_long_unicode_password_is_accepted_whole(client, auth):
     assert auth.login(password=password[:-1]).status_code == 200
 
 
-def test_register_refuses_taken_username_and_email_any_case(client, auth, app):
+def test_register_refuses_taken_username_and_hides_taken_email(client, auth, app, smtp):
+    """Usernames are public, so a taken one is named; a taken email address
+    gets the same answer as a new one, and its owner is told by email."""
     auth.register()
     response = auth.register(email='other@example.com')
     assert b'Please use a different username.' in response.data
-    response = auth.register(username='other', email='SUSAN@EXAMPLE.COM')
-    assert b'Please use a different email address.' in response.data
+    fresh = auth.register('newcomer', 'newcomer@example.com', confirm=False)
+    taken = auth.register('other', 'SUSAN@EXAMPLE.COM', confirm=False)
+    assert fresh.status_code == taken.status_code == 302
+    assert fresh.location == taken.location == '/login'
+    pages = [client.get('/login').data for _ in range(1)]
+    assert b'Check your email to finish signing up.' in pages[0]
+    notice = smtp.take('Someone tried to sign up', 'susan@example.com')
+    text = notice.get_body(('plain',)).get_content()
+    assert 'https://microblog.test/reset_password_request' in text
+    smtp.take('Confirm your email address', 'newcomer@example.com')
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+        names = db.session.scalars(sa.select(User.username).order_by(User.id))
+        assert list(names) == ['susan', 'newcomer']
 
 
 def test_login_failure(client, auth):
@@ -607,7 +620,8 @@ def test_reset_flow_end_to_end(client, auth, app, smtp, caplog):
 
 
 def test_reset_unknown_address_sends_nothing(client, auth, app, smtp):
-    auth.register()
+    with app.app_context():
+        make_user()  # an account exists, just not this one
     response = client.post(
         '/reset_password_request', data={'email': 'nobody@example.com'}
     )
@@ -845,7 +859,8 @@ def test_mail_server_down_then_back_delivers_without_new_request(make_app, smtp)
     late = SMTPSink()  # nothing listens on its port yet
     app = make_app(MAIL_PORT=late.port)
     client = app.test_client()
-    AuthActions(client).register()
+    with app.app_context():
+        make_user()
     client.post('/reset_password_request', data={'email': 'susan@example.com'})
     wait_until(lambda: any(r.attempts >= 1 for r in outbox_rows(app)))
     (row,) = outbox_rows(app)
@@ -1063,7 +1078,7 @@ def test_burst_of_reset_requests_keeps_threads_bounded(make_app, smtp):
             sa.insert(User),
             [
                 {'username': f'user{i}', 'email': f'user{i}@example.com',
-                 'password_hash': password_hash, 'session_token': f'token-{i}'}
+                 'password_hash': password_hash}
                 for i in range(500)
             ],
         )  # fmt: skip
@@ -1507,23 +1522,25 @@ def test_concurrent_sign_ups_for_one_name_give_one_account(make_app):
         assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
 
 
-def test_a_lost_sign_up_race_is_a_form_error(make_app, monkeypatch):
+def test_a_lost_sign_up_race_is_a_form_error(make_app, monkeypatch, smtp):
     """The write itself catches the conflict (the check above it is skipped
     here, as it is when two requests pass it at the same instant)."""
     app = make_app()
     client = app.test_client()
-    AuthActions(client).register('same', 'first@example.com')
+    AuthActions(client, smtp).register('same', 'first@example.com')
     monkeypatch.setattr(
         'app.auth.forms.RegistrationForm.validate_username', lambda *a: None
     )
-    monkeypatch.setattr(
-        'app.auth.forms.RegistrationForm.validate_email', lambda *a: None
-    )
+    monkeypatch.setattr('app.auth.routes.email_taken', lambda *a: False)
     response = AuthActions(client).register('SAME', 'second@example.com')
     assert response.status_code == 200
     assert b'Please use a different username.' in response.data
+    # An address taken at the same instant: the usual answer, and a notice.
     response = AuthActions(client).register('other', 'first@example.com')
-    assert b'Please use a different email address.' in response.data
+    assert response.status_code == 302
+    smtp.take('Someone tried to sign up', 'first@example.com')
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
 
 
 def test_a_lost_rename_race_is_a_form_error(make_app, monkeypatch):
@@ -1871,7 +1888,8 @@ def check_page(page, shot: str | None = None) -> None:
         page.screenshot(path=os.path.join(ARTIFACTS, f'{shot}.png'), full_page=True)
 
 
-def browser_register(page, username: str) -> None:
+def browser_register(page, smtp, username: str) -> None:
+    """Sign up, then confirm the address from the emailed link."""
     page.goto('/register')
     check_page(page)
     page.fill('input[name=username]', username)
@@ -1880,7 +1898,21 @@ def browser_register(page, username: str) -> None:
     page.fill('input[name=password2]', PASSWORD)
     page.click('input[type=submit]')
     page.wait_for_url('**/login')
+    page.wait_for_selector('text=Check your email to finish signing up.')
     check_page(page)
+    browser_follow_confirmation(page, smtp, f'{username}@example.com')
+    page.wait_for_selector('text=your email address is confirmed')
+
+
+def browser_follow_confirmation(page, smtp, address: str, shot=None) -> None:
+    message = smtp.take('Confirm your', address)
+    link = re.search(
+        r'http://\S+/confirm_email/[\w.-]+', message.get_body(('plain',)).get_content()
+    )[0]
+    page.goto(link)
+    page.wait_for_url('**/confirm_email/confirm')
+    check_page(page, shot)
+    page.click('input[value=Confirm]')
 
 
 def browser_login(page, username: str, password: str = PASSWORD) -> None:
@@ -1896,9 +1928,9 @@ def browser_logout(page) -> None:
 
 
 @pytest.mark.browser
-def test_browser_story(page, live_server, smtp):
-    browser_register(page, 'alice')
-    browser_register(page, 'bob')
+def test_browser_story(page, live_server, smtp, browser):
+    browser_register(page, smtp, 'alice')
+    browser_register(page, smtp, 'bob')
 
     browser_login(page, 'alice')
     page.wait_for_url('**/index')
@@ -1939,15 +1971,41 @@ def test_browser_story(page, live_server, smtp):
     check_page(page)
     page.goto('/user/bob')
     assert 'Bob builds things.' in page.content()
+
+    # Change email: nothing changes until the new address is confirmed.
+    page.click('nav >> text=Settings')
+    check_page(page, 'settings')
+    page.click('text=Change email address')
+    page.fill('input[name=current_password]', PASSWORD)
+    page.fill('input[name=email]', 'bob@new.example')
+    page.click('input[type=submit]')
+    page.wait_for_selector('text=We sent a link to bob@new.example')
+    browser_follow_confirmation(page, smtp, 'bob@new.example', 'confirm_email')
+    page.wait_for_selector('text=Your email address is now bob@new.example.')
+    smtp.take('Your email address was changed', 'bob@example.com')
+
+    # A second browser signs in; the first signs it out from /sessions.
+    laptop = browser.new_context(base_url=live_server.url).new_page()
+    browser_login(laptop, 'bob')
+    laptop.wait_for_url('**/index')
+    page.goto('/sessions')
+    check_page(page, 'sessions')
+    assert page.locator('tbody tr').count() == 2
+    page.click('tbody tr:not(:has-text("this browser")) button:has-text("Sign out")')
+    page.wait_for_selector('text=That session was signed out.')
+    assert page.locator('tbody tr').count() == 1
+    laptop.goto('/index')
+    laptop.wait_for_url('**/login?next=%2Findex')
+    laptop.context.close()
     browser_logout(page)
 
     page.click('text=Click to Reset It')
     page.wait_for_url('**/reset_password_request')
     check_page(page, 'reset_request')
-    page.fill('input[name=email]', 'bob@example.com')
+    page.fill('input[name=email]', 'bob@new.example')
     page.click('input[type=submit]')
     page.wait_for_selector('text=Check your email for the instructions')
-    (message,) = smtp.wait_for(1)
+    message = smtp.take('Reset Your Password', 'bob@new.example')
     link = reset_link(message)
     assert link.startswith(live_server.url + '/reset_password/')
 

@@ -6,7 +6,8 @@ starts where the operator chooses (see app.outbox).
 
 from flask import Flask
 
-from app import database, outbox, security
+from app import database, links, outbox, security
+from app.account import bp as account_bp
 from app.auth import bp as auth_bp
 from app.cli import bp as cli_bp
 from app.email import public_url
@@ -43,10 +44,15 @@ def register_extensions(app: Flask) -> None:
     security.init_app(app)
     outbox.init_app(app)
     app.add_template_global(public_url)
+    links.init_app(
+        app,
+        {'auth.reset_password', 'account.confirm_email', 'account.revert_email'},
+    )
 
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(errors_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(cli_bp)

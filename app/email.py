@@ -1,6 +1,7 @@
 """Generic email: queue a rendered message, build public links. No feature."""
 
-from flask import current_app
+from flask import current_app, render_template
+from flask_mail import Message
 
 from app.outbox import OutboxMessage, enqueue
 
@@ -36,3 +37,27 @@ def public_url(endpoint: str, **values) -> str:
         url_scheme=config['PREFERRED_URL_SCHEME'],
     )
     return adapter.build(endpoint, values, force_external=True)
+
+
+def build_message(subject: str, to: str, template: str, **context) -> Message:
+    """A message from `email/<template>.txt` and `.html`, for a send-time
+    handler (so its link is made when it is sent, never stored)."""
+    return Message(
+        subject=subject,
+        sender=current_app.config['MAIL_DEFAULT_SENDER'],
+        recipients=[to],
+        body=render_template(f'email/{template}.txt', **context),
+        html=render_template(f'email/{template}.html', **context),
+    )
+
+
+def send_rendered(subject: str, to: str, template: str, **context) -> OutboxMessage:
+    """Queue a message rendered now from `email/<template>.txt` and `.html`
+    (for messages that carry no token)."""
+    return send_email(
+        subject,
+        sender=None,
+        recipients=[to],
+        text_body=render_template(f'email/{template}.txt', **context),
+        html_body=render_template(f'email/{template}.html', **context),
+    )

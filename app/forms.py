@@ -82,6 +82,14 @@ def username_field(**kwargs) -> StringField:
     )
 
 
+def email_taken(address: str, except_user: User | None = None) -> bool:
+    """`address` is the canonical form (NormalizedEmail ran first)."""
+    query = sa.select(User.id).where(User.email == address)
+    if except_user is not None:
+        query = query.where(User.id != except_user.id)
+    return db.session.scalar(query) is not None
+
+
 def username_taken(name: str, except_user: User | None = None) -> bool:
     query = sa.select(User.id).where(User.username_key == canonical_username(name))
     if except_user is not None:

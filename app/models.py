@@ -1,23 +1,19 @@
 """Users, posts and follows; query logic lives here, transactions in the routes."""
 
 import hashlib
-import hmac
 import unicodedata
 from datetime import datetime, timedelta
-from time import time
 from typing import Optional
 
-import jwt
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app, url_for
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import tokens
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db
-
-RESET_AUDIENCE = 'microblog:reset_password'
 
 
 def normalize_password(password: str) -> str:
@@ -54,6 +50,8 @@ class User(UserMixin, db.Model):
     )
     # Always stored normalized and lower-cased, so lookups are exact.
     email: so.Mapped[str] = so.mapped_column(sa.String(254), index=True, unique=True)
+    # Proven by a link sent to it (sign-up, email change or password reset).
+    email_confirmed: so.Mapped[bool] = so.mapped_column(default=False)
     password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
     about_me: so.Mapped[str | None] = so.mapped_column(sa.String(140))
     last_seen: so.Mapped[datetime | None] = so.mapped_column(
@@ -199,23 +197,18 @@ class User(UserMixin, db.Model):
     def user_posts(self) -> sa.Select:
         return Post.listing().where(Post.user_id == self.id)
 
-    # Password reset tokens
+    # Emailed-link tokens (app.tokens: signed, expiring, purpose-bound)
 
-    def _state_digest(self) -> str:
-        """A keyed digest of what a reset must not survive: hash and email."""
-        key = current_app.config['SECRET_KEY'].encode()
-        msg = f'{self.id}\0{self.password_hash}\0{self.email}'.encode()
-        return hmac.new(key, msg, hashlib.sha256).hexdigest()[:32]
+    def make_token(self, purpose: str, expires_in: int, **claims) -> str:
+        return tokens.issue(self, purpose, expires_in, **claims)
+
+    @classmethod
+    def from_token(cls, token: str, purpose: str) -> tuple:
+        """(user or None, reason, claims): see app.tokens.check."""
+        return tokens.check(token, purpose, lambda id: db.session.get(cls, id))
 
     def get_reset_password_token(self, expires_in: int = 600) -> str:
-        payload = {
-            'reset_password': self.id,
-            'aud': RESET_AUDIENCE,
-            'state': self._state_digest(),
-            'iat': int(time()),
-            'exp': int(time()) + expires_in,
-        }
-        return jwt.encode(payload, current_app.config['SECRET_KEY'], algorithm='HS256')
+        return self.make_token('reset_password', expires_in)
 
     @staticmethod
     def verify_reset_password_token(token: str) -> Optional['User']:
@@ -225,27 +218,8 @@ class User(UserMixin, db.Model):
     @staticmethod
     def check_reset_password_token(token: str) -> tuple[Optional['User'], str]:
         """(user, reason): reason is 'ok', 'expired', 'used' or 'invalid'."""
-        try:
-            payload = jwt.decode(
-                token,
-                current_app.config['SECRET_KEY'],
-                algorithms=['HS256'],
-                audience=RESET_AUDIENCE,
-                options={'require': ['exp', 'aud', 'reset_password', 'state']},
-            )
-        except jwt.ExpiredSignatureError:
-            return None, 'expired'
-        except jwt.InvalidTokenError:
-            return None, 'invalid'
-        user_id = payload['reset_password']
-        if not isinstance(user_id, int) or isinstance(user_id, bool):
-            return None, 'invalid'
-        user = db.session.get(User, user_id)
-        if user is None:
-            return None, 'invalid'
-        if not hmac.compare_digest(str(payload['state']), user._state_digest()):
-            return None, 'used'
-        return user, 'ok'
+        user, reason, _ = User.from_token(token, 'reset_password')
+        return user, reason
 
     @classmethod
     def by_email(cls, email: str) -> Optional['User']:

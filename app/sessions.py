@@ -8,13 +8,16 @@ cookie too.
 """
 
 import hashlib
+import ipaddress
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import request
 from flask_login import current_user, login_user, logout_user
+from ua_parser import parse as parse_user_agent
 
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db, login
@@ -115,3 +118,57 @@ def touch(user: User) -> bool:
     )
     user.session_last_seen = now
     return True
+
+
+@dataclass
+class SessionView:
+    id: int
+    browser: str
+    system: str
+    address: str
+    created_at: datetime
+    last_seen: datetime
+    current: bool
+
+
+def live_sessions(user: User) -> list[SessionView]:
+    """The account's signed-in browsers, most recently active first."""
+    rows = db.session.scalars(
+        sa.select(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .order_by(UserSession.last_seen.desc(), UserSession.id.desc())
+    )
+    return [
+        SessionView(
+            row.id,
+            *describe_agent(row.user_agent),
+            approximate_address(row.client_address),
+            row.created_at,
+            row.last_seen,
+            row.id == user.session_id,
+        )
+        for row in rows
+    ]
+
+
+def describe_agent(user_agent: str) -> tuple[str, str]:
+    """('Firefox 133', 'Windows'): browser and OS, from ua-parser's rules."""
+    result = parse_user_agent(user_agent or '')
+    browser = system = 'Unknown'
+    if result.user_agent is not None:
+        major = result.user_agent.major
+        browser = result.user_agent.family + (f' {major}' if major else '')
+    if result.os is not None:
+        system = result.os.family
+    return browser, system
+
+
+def approximate_address(address: str) -> str:
+    """203.0.113.7 -> 203.0.113.x; IPv6 to its /48: enough to recognise."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return 'unknown'
+    if ip.version == 4:
+        return '.'.join(str(ip).split('.')[:3] + ['x'])
+    return str(ipaddress.ip_network(f'{ip}/48', strict=False))

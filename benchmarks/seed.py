@@ -1,7 +1,6 @@
 """Fill a database through the app's own models, fast (bulk inserts)."""
 
 import random
-import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -34,8 +33,8 @@ def seed(app, users: int, follows: int, posts: int, rng_seed: int = 42) -> float
                 {
                     'username': f'user{i}',
                     'email': f'user{i}@example.com',
+                    'email_confirmed': True,
                     'password_hash': password_hash,
-                    'session_token': secrets.token_urlsafe(24),
                     'last_seen': now,
                 }
                 for i in range(users)

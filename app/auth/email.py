@@ -24,6 +24,12 @@ def request_password_reset(email: str) -> OutboxMessage:
     return enqueue(RESET_REQUEST, [email])
 
 
+def queue_reset_email(user: User) -> OutboxMessage:
+    """A reset email to the account's stored address (no throttle: for a
+    flow that has already proved who asks, like undoing an email change)."""
+    return enqueue(RESET_EMAIL, [user.email])
+
+
 def reset_message(user: User) -> Message:
     """A fresh reset email for `user`, with a link valid from now."""
     token = user.get_reset_password_token(current_app.config['RESET_TOKEN_EXPIRES'])

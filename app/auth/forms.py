@@ -1,8 +1,6 @@
-import sqlalchemy as sa
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from app.extensions import db
 from app.forms import (
     MAX_PASSWORD,
     BaseForm,
@@ -16,7 +14,6 @@ from app.forms import (
 from app.models import User
 
 USERNAME_TAKEN = 'Please use a different username.'
-EMAIL_TAKEN = 'Please use a different email address.'
 
 
 def password_fields(label: str = 'Password'):
@@ -33,9 +30,9 @@ def password_fields(label: str = 'Password'):
     return password, password2
 
 
-def email_field() -> EmailField:
+def email_field(label: str = 'Email') -> EmailField:
     return EmailField(
-        'Email',
+        label,
         validators=[DataRequired(), Length(max=254), NormalizedEmail()],
         render_kw={'autocomplete': 'email'},
     )
@@ -69,19 +66,6 @@ class RegistrationForm(BaseForm):
     def validate_username(self, username) -> None:
         if username_taken(username.data):
             raise ValidationError(USERNAME_TAKEN)
-
-    def validate_email(self, email) -> None:
-        # Runs after NormalizedEmail, on the canonical form.
-        user = db.session.scalar(sa.select(User.id).where(User.email == email.data))
-        if user is not None:
-            raise ValidationError(EMAIL_TAKEN)
-
-    def explain_conflict(self) -> None:
-        """A concurrent sign-up took the name or address: say which."""
-        if username_taken(self.username.data):
-            self.username.errors.append(USERNAME_TAKEN)
-        else:
-            self.email.errors.append(EMAIL_TAKEN)
 
 
 class ResetPasswordRequestForm(BaseForm):

@@ -1,19 +1,21 @@
+import sqlalchemy as sa
 from flask import (
     current_app,
     flash,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import sessions
+from app import links, sessions
+from app.account.email import queue_signup_confirmation, send_signup_email_taken
 from app.auth import bp
 from app.auth.email import request_password_reset, send_password_changed_email
 from app.auth.forms import (
+    USERNAME_TAKEN,
     LoginForm,
     RegistrationForm,
     ResetPasswordForm,
@@ -21,7 +23,7 @@ from app.auth.forms import (
 )
 from app.database import commit_unless_conflict
 from app.extensions import db, limiter
-from app.forms import EmptyForm
+from app.forms import EmptyForm, email_taken, username_taken
 from app.models import User
 from app.security import audit, mask_email, safe_next_url
 
@@ -29,6 +31,7 @@ from app.security import audit, mask_email, safe_next_url
 # here, so the token never sits in the address bar, history or Referer.
 SET_PASSWORD = 'set-password'
 RESET_SENT = 'Check your email for the instructions to reset your password'
+SIGNUP_SENT = 'Check your email to finish signing up.'
 RESET_INVALID = 'That password reset link is invalid, used or expired.'
 _DUMMY_HASH = generate_password_hash('not-a-real-password')
 
@@ -51,9 +54,10 @@ def _login_failed(response) -> bool:
 
 @user_logged_in.connect
 @user_logged_out.connect
-def _forget_reset_link(_app, **_extra) -> None:
-    """An opened reset link does not outlive a change of who is signed in."""
-    session.pop('reset_token', None)
+def _forget_opened_links(_app, **_extra) -> None:
+    """An opened reset (or other) link does not outlive a change of who is
+    signed in."""
+    links.forget()
 
 
 @bp.route('/login', methods=['GET', 'POST'])
@@ -90,18 +94,41 @@ def logout():
 @bp.route('/register', methods=['GET', 'POST'])
 @limiter.limit(register_limit, methods=['POST'])
 def register():
+    """Sign up; the answer never says whether the email address has an account."""
     if current_user.is_authenticated:
         return redirect(url_for('main.index'))
     form = RegistrationForm()
     if form.validate_on_submit():
         user = User(username=form.username.data, email=form.email.data)
-        user.set_password(form.password.data)
-        db.session.add(user)
-        if commit_unless_conflict():
-            flash('Congratulations, you are now a registered user!', 'success')
-            return redirect(url_for('auth.login'))
-        form.explain_conflict()
+        user.set_password(form.password.data)  # the same work either way
+        if email_taken(user.email) or not _create_account(user):
+            if username_taken(user.username):
+                form.username.errors.append(USERNAME_TAKEN)
+                return render_template(
+                    'auth/register.html', title='Register', form=form
+                )
+            send_signup_email_taken(user.email)
+            db.session.commit()
+            audit('signup_email_taken', email=mask_email(user.email))
+        flash(SIGNUP_SENT, 'info')
+        return redirect(url_for('auth.login'))
     return render_template('auth/register.html', title='Register', form=form)
+
+
+def _create_account(user: User) -> bool:
+    """Insert the account and its confirmation email; False if a concurrent
+    sign-up took the name or address first."""
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        return False
+    queue_signup_confirmation(user)
+    if not commit_unless_conflict():
+        return False
+    audit('signup', account=user.id)
+    return True
 
 
 @bp.route('/reset_password_request', methods=['GET', 'POST'])
@@ -127,9 +154,8 @@ def reset_password(token):
     if current_user.is_authenticated:
         return redirect(url_for('main.index'))
     if token != SET_PASSWORD:
-        session['reset_token'] = token
-        return redirect(url_for('auth.reset_password', token=SET_PASSWORD))
-    user, reason = User.check_reset_password_token(session.get('reset_token', ''))
+        return links.land('auth.reset_password', token, SET_PASSWORD)
+    user, reason = User.check_reset_password_token(links.stashed('auth.reset_password'))
     if user is None:
         return _reset_refused(reason)
     form = ResetPasswordForm(user)
@@ -139,10 +165,11 @@ def reset_password(token):
         if not user.replace_password(user.password_hash, form.password.data):
             db.session.rollback()
             return _reset_refused('used')
+        user.email_confirmed = True  # the link proved the address
         sessions.revoke_all(user)
         send_password_changed_email(user)
         db.session.commit()
-        session.pop('reset_token', None)
+        links.forget('auth.reset_password')
         audit('reset_completed', account=user.id)
         flash('Your password has been reset.', 'success')
         return redirect(url_for('auth.login'))
@@ -154,18 +181,7 @@ def reset_password(token):
 
 
 def _reset_refused(reason: str):
-    session.pop('reset_token', None)
+    links.forget('auth.reset_password')
     audit('reset_token_rejected', reason=reason)
     flash(RESET_INVALID, 'warning')
     return redirect(url_for('main.index'))
-
-
-@bp.after_request
-def _no_referrer_on_reset(response):
-    if request.endpoint == 'auth.reset_password':
-        # The set-password page keeps `same-origin`: HTTPS CSRF checks need
-        # the Referer on its own form post, and its URL holds no token.
-        if request.view_args.get('token') != SET_PASSWORD:
-            response.headers['Referrer-Policy'] = 'no-referrer'
-        response.headers['Cache-Control'] = 'no-store'
-    return response

@@ -19,6 +19,8 @@ from app.main import bp
 from app.main.forms import EditProfileForm, PostForm
 from app.models import Post, User, canonical_username
 
+CONFIRM_FIRST = 'Confirm your email address first: use the link we sent you.'
+
 
 @bp.before_app_request
 def before_request() -> None:
@@ -42,6 +44,9 @@ def per_page() -> int:
 def index():
     form = PostForm()
     if form.validate_on_submit():
+        if not current_user.email_confirmed:
+            flash(CONFIRM_FIRST, 'warning')
+            return redirect(url_for('main.index'))
         db.session.add(Post(body=form.post.data, author=current_user))
         db.session.commit()
         flash('Your post is now live!', 'success')
@@ -111,6 +116,9 @@ def unfollow(username):
 
 def _change_following(username: str, follow: bool):
     if not EmptyForm().validate_on_submit():
+        return redirect(url_for('main.index'))
+    if not current_user.email_confirmed:
+        flash(CONFIRM_FIRST, 'warning')
         return redirect(url_for('main.index'))
     user = User.by_username(username)
     if user is None:

@@ -1,5 +1,6 @@
 """The outbox table: every email the app has accepted, until it is pruned."""
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -55,9 +56,15 @@ class OutboxMessage(db.Model):
     claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
     last_error: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    # JSON for the kind's handler (for example an account id); never a token.
+    payload: so.Mapped[str | None] = so.mapped_column(sa.Text)
 
     def __repr__(self) -> str:
         return f'<OutboxMessage {self.id} {self.kind} {self.status}>'
+
+    @property
+    def data(self) -> dict:
+        return json.loads(self.payload) if self.payload else {}
 
     @property
     def recipient_list(self) -> list[str]:

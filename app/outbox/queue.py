@@ -4,6 +4,7 @@ Claims are atomic (a conditional UPDATE, plus SKIP LOCKED on PostgreSQL),
 so several processes can share one outbox without sending a row twice.
 """
 
+import json
 import random
 import uuid
 from datetime import timedelta
@@ -25,9 +26,17 @@ def backoff(attempts: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def enqueue(kind: str, recipients: list[str], **fields) -> OutboxMessage:
-    """Add a row in the caller's transaction; the sender is woken on commit."""
-    row = OutboxMessage(kind=kind, recipients=','.join(recipients), **fields)
+def enqueue(
+    kind: str, recipients: list[str], data: dict | None = None, **fields
+) -> OutboxMessage:
+    """Add a row in the caller's transaction; the sender is woken on commit.
+
+    `data` (JSON) is what the kind's handler needs to build the message.
+    """
+    payload = json.dumps(data) if data else None
+    row = OutboxMessage(
+        kind=kind, recipients=','.join(recipients), payload=payload, **fields
+    )
     db.session.add(row)
     db.session.info['outbox_wake'] = True
     return row

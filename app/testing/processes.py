@@ -1,11 +1,6 @@
-"""Helpers that the tests and the benchmarks share (never the app itself):
-a free port, a real SMTP server, the app served in a thread or under
-gunicorn, a `flask mail worker` process, and a SQL statement counter.
-"""
+"""The app served for real: in a thread, under gunicorn, as a mail worker;
+and the browser settings for the Chromium tests."""
 
-import asyncio
-import email
-import email.policy
 import os
 import socket
 import subprocess
@@ -13,131 +8,7 @@ import sys
 import threading
 import time
 
-import sqlalchemy as sa
-from aiosmtpd.controller import Controller
-
-PASSWORD = 'correct horse battery staple'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-class SinkHandler:
-    """Collects messages; can be told to be slow or to refuse recipients."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.delay = 0.0
-        self.reject: set[str] = set()
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.lower() in self.reject:
-            return '550 5.1.1 No such user here'
-        envelope.rcpt_tos.append(address)
-        return '250 OK'
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        message = email.message_from_bytes(
-            envelope.content, policy=email.policy.default
-        )
-        with self.lock:
-            self.messages.append(message)
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return '250 Message accepted for delivery'
-
-
-class SMTPSink:
-    def __init__(self, port: int | None = None):
-        self.port = port or free_port()
-        self.handler = SinkHandler()
-        self.controller: Controller | None = None
-
-    def start(self) -> 'SMTPSink':
-        self.controller = Controller(
-            self.handler, hostname='127.0.0.1', port=self.port, ready_timeout=10
-        )
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def messages(self):
-        return self.handler.messages
-
-    def reset(self) -> None:
-        self.handler.messages.clear()
-        self.handler.envelopes.clear()
-        self.handler.delay = 0.0
-        self.handler.reject.clear()
-
-    def wait_for(self, count: int = 1, timeout: float = 15.0):
-        """Poll until `count` messages arrived (sending is asynchronous)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.messages) >= count:
-                return self.messages[:count]
-            time.sleep(0.05)
-        raise AssertionError(f'expected {count} email(s), got {len(self.messages)}')
-
-
-class AuthActions:
-    def __init__(self, client):
-        self.client = client
-
-    def register(self, username='susan', email='susan@example.com', password=PASSWORD):
-        return self.client.post(
-            '/register',
-            data={
-                'username': username,
-                'email': email,
-                'password': password,
-                'password2': password,
-            },
-        )
-
-    def login(self, username='susan', password=PASSWORD, remember=False, **kw):
-        data = {'username': username, 'password': password}
-        if remember:
-            data['remember_me'] = 'y'
-        return self.client.post('/login', data=data, **kw)
-
-    def logout(self):
-        return self.client.post('/logout')
-
-
-class StatementCounter:
-    """Counts SQL statements this thread sends (the sender thread's are not)."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.statements: list[str] = []
-        self.thread = threading.get_ident()
-
-    def __call__(self, conn, cursor, statement, *args):
-        if threading.get_ident() == self.thread:
-            self.statements.append(statement)
-
-    def __enter__(self):
-        sa.event.listen(self.engine, 'before_cursor_execute', self)
-        return self
-
-    def __exit__(self, *exc):
-        sa.event.remove(self.engine, 'before_cursor_execute', self)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
+from app.testing.smtp import free_port
 
 
 class LiveServer:
@@ -171,7 +42,7 @@ CHROMIUM_ARGS = [
     '--disable-sync',
     '--disable-quic',
 ]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = os.path.join(ROOT, 'test-artifacts')
 
 

@@ -1,0 +1,62 @@
+from wtforms import HiddenField, PasswordField, SubmitField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from app.auth.forms import email_field, password_fields
+from app.forms import MAX_PASSWORD, BaseForm, context_words, email_taken
+from app.models import User
+
+
+def current_password_field() -> PasswordField:
+    return PasswordField(
+        'Current password',
+        validators=[DataRequired(), Length(max=MAX_PASSWORD)],
+        render_kw={'autocomplete': 'current-password'},
+    )
+
+
+class CurrentPasswordForm(BaseForm):
+    """A form for a sensitive change: it needs the current password."""
+
+    current_password = current_password_field()
+
+    def __init__(self, user: User, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_current_password(self, field) -> None:
+        if not self.user.check_password(field.data):
+            raise ValidationError('That is not your current password.')
+
+
+class ChangePasswordForm(CurrentPasswordForm):
+    password, password2 = password_fields('New password')
+    submit = SubmitField('Change password')
+
+    def password_context(self) -> list[str]:
+        return context_words(self.user.username, self.user.email)
+
+
+class ChangeEmailForm(CurrentPasswordForm):
+    email = email_field('New email address')
+    submit = SubmitField('Send a confirmation link')
+
+    def validate_email(self, field) -> None:
+        if field.data == self.user.email:
+            raise ValidationError('That is already your email address.')
+        if email_taken(field.data, except_user=self.user):
+            raise ValidationError('That address belongs to another account.')
+
+
+class SignOutOthersForm(CurrentPasswordForm):
+    submit = SubmitField('Sign out all other sessions')
+
+
+class SignOutOneForm(BaseForm):
+    session = HiddenField(validators=[DataRequired(), Length(max=20)])
+    submit = SubmitField('Sign out')
+
+
+class ConfirmForm(BaseForm):
+    """The one click that uses an emailed link."""
+
+    submit = SubmitField('Confirm')
