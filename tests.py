@@ -1798,6 +1798,233 @@ def test_pages_for_signed_in_users_are_not_cached(client, auth):
     )
 
 
+# ---------------------------------------------------------------- account
+
+
+CONFIRM_PATH = re.compile(r'https://microblog\.test(/(?:confirm|revert)_email/[\w.-]+)')
+
+
+def emailed_path(message) -> str:
+    return CONFIRM_PATH.search(message.get_body(('plain',)).get_content())[1]
+
+
+def use_link(client, path: str, **form):
+    """Open an emailed link and press its confirming button."""
+    landing = client.get(path)
+    assert landing.status_code == 302 and 'confirm' in landing.location
+    return client.post(landing.location, data=form)
+
+
+def test_sign_up_is_confirmed_from_the_emailed_link(client, smtp):
+    auth = AuthActions(client, smtp)
+    response = auth.register(confirm=False)
+    assert response.location == '/login'
+    assert b'Check your email to finish signing up.' in client.get('/login').data
+    message = smtp.take('Confirm your email address', 'susan@example.com')
+    assert auth.login().status_code == 302  # unconfirmed: can sign in and read
+    page = client.get('/index')
+    assert b'Resend the confirmation email' in page.data
+    refused = client.post('/index', data={'post': 'too early'})
+    assert refused.location == '/index'
+    assert b'Confirm your email address first' in client.get('/index').data
+    assert client.get('/explore').status_code == 200
+
+    path = emailed_path(message)
+    landing = client.get(path)
+    assert landing.location == '/confirm_email/confirm'
+    assert landing.headers['Referrer-Policy'] == 'no-referrer'
+    page = client.get('/confirm_email/confirm')
+    assert b'Confirm <strong>susan@example.com</strong>' in page.data
+    assert client.post('/confirm_email/confirm').location == '/index'
+    assert b'Resend the confirmation email' not in client.get('/index').data
+    client.post('/index', data={'post': 'now it works'})
+    assert b'now it works' in client.get('/index').data
+    again = use_link(client, path)  # single use
+    assert again.location == '/index'
+    assert b'already used' in client.get('/index').data
+
+
+def test_a_confirmation_can_be_resent_within_a_limit(make_app, smtp):
+    app = make_app(RATELIMIT_ENABLED=True, CONFIRM_RATE_LIMIT='1/minute')
+    client = app.test_client()
+    auth = AuthActions(client, smtp)
+    auth.register(confirm=False)
+    smtp.take('Confirm your email address', 'susan@example.com')
+    auth.login()
+    assert client.post('/resend_confirmation').status_code == 302
+    message = smtp.take('Confirm your email address', 'susan@example.com')
+    assert client.post('/resend_confirmation').status_code == 429
+    assert use_link(client, emailed_path(message)).location == '/index'
+
+
+@pytest.mark.parametrize(
+    'path, purpose',
+    [
+        ('/confirm_email/{}', 'reset_password'),
+        ('/reset_password/{}', 'confirm_email'),
+        ('/revert_email/{}', 'change_email'),
+        ('/confirm_email/{}', 'revert_email'),
+    ],
+)
+def test_a_token_works_only_for_its_own_purpose(app, client, path, purpose):
+    with app.app_context():
+        user = make_user()
+        claims = {'email': 'x@example.com'} if purpose == 'change_email' else {}
+        if purpose == 'revert_email':
+            claims = {'old': 'a@example.com', 'new': user.email}
+        token = user.make_token(purpose, 600, **claims)
+    landing = client.get(path.format(token))
+    response = client.post(landing.location, data={'password': NEW_PASSWORD})
+    assert response.status_code == 302 and response.location == '/index'
+    with app.app_context():
+        assert User.by_username('susan').check_password(PASSWORD)
+
+
+def test_expired_and_forged_confirmation_links_are_refused(app, client):
+    with app.app_context():
+        user = make_user()
+        expired = user.make_token('confirm_email', -1)
+        forged = jwt.encode({'confirm_email': user.id}, 'k' * 40, algorithm='HS256')
+    for token, words in ((expired, b'has expired'), (forged, b'not valid')):
+        use_link(client, f'/confirm_email/{token}')
+        assert words in client.get('/index', follow_redirects=True).data
+
+
+def test_change_password_keeps_this_session_and_ends_the_others(make_app, smtp):
+    app = make_app()
+    here, there = app.test_client(), app.test_client()
+    AuthActions(here, smtp).register()
+    AuthActions(here).login()
+    AuthActions(there).login(remember=True)
+    wrong = here.post(
+        '/change_password',
+        data={'current_password': 'nope', 'password': NEW_PASSWORD,
+              'password2': NEW_PASSWORD},
+    )  # fmt: skip
+    assert b'That is not your current password.' in wrong.data
+    response = here.post(
+        '/change_password',
+        data={'current_password': PASSWORD, 'password': NEW_PASSWORD,
+              'password2': NEW_PASSWORD},
+    )  # fmt: skip
+    assert response.location == '/settings'
+    assert here.get('/index').status_code == 200
+    assert there.get('/index').status_code == 302
+    smtp.take('Your password was changed', 'susan@example.com')
+    assert AuthActions(app.test_client()).login().status_code == 200
+    login = AuthActions(app.test_client()).login(password=NEW_PASSWORD)
+    assert login.status_code == 302
+
+
+def change_email(client, address, password=PASSWORD):
+    return client.post(
+        '/change_email', data={'current_password': password, 'email': address}
+    )
+
+
+def test_change_email_waits_for_the_new_address_and_can_be_undone(make_app, smtp):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client, smtp).register()
+    AuthActions(client, smtp).register('other', 'other@example.com')
+    AuthActions(client).login()
+    assert (
+        b'That is not your current password'
+        in change_email(client, 'new@example.com', 'wrong password').data
+    )
+    assert (
+        b'belongs to another account' in change_email(client, 'OTHER@Example.com').data
+    )
+    with app.app_context():
+        reset_token = User.by_username('susan').get_reset_password_token()
+    assert change_email(client, 'New@Example.com').location == '/settings'
+    with app.app_context():
+        assert User.by_username('susan').email == 'susan@example.com'
+    confirm = smtp.take('Confirm your new email address', 'new@example.com')
+    assert use_link(client, emailed_path(confirm)).location == '/index'
+    with app.app_context():
+        assert User.by_username('susan').email == 'new@example.com'
+        assert User.verify_reset_password_token(reset_token) is None
+
+    notice = smtp.take('Your email address was changed', 'susan@example.com')
+    assert 'new@example.com' in notice.get_body(('plain',)).get_content()
+    revert = emailed_path(notice)
+    thief = app.test_client()  # whoever made the change stays signed in...
+    AuthActions(thief).login()
+    stranger = app.test_client()
+    landing = stranger.get(revert)
+    page = stranger.get(landing.location)
+    assert b'puts back <strong>susan@example.com</strong>' in page.data
+    assert stranger.post(landing.location).location == '/login'
+    with app.app_context():
+        assert User.by_username('susan').email == 'susan@example.com'
+    assert thief.get('/index').status_code == 302  # ...until the undo
+    assert client.get('/index').status_code == 302
+    reset = smtp.take('Reset Your Password', 'susan@example.com')
+    assert reset_link(reset)
+    assert use_link(stranger, revert).location == '/index'  # used once
+
+
+def test_sessions_page_lists_and_signs_out_browsers(make_app):
+    app = make_app()
+    firefox = (
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 '
+        'Firefox/133.0'
+    )
+    phone = app.test_client()
+    desk = app.test_client()
+    AuthActions(desk).register()
+    AuthActions(phone).login(
+        headers={'User-Agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)'
+                 ' AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148'
+                 ' Safari/604.1'},
+        environ_base={'REMOTE_ADDR': '203.0.113.77'},
+    )  # fmt: skip
+    AuthActions(desk).login(headers={'User-Agent': firefox})
+    page = desk.get('/sessions', headers={'User-Agent': firefox}).data.decode()
+    assert 'Firefox 133 on Windows' in page and 'this browser' in page
+    assert 'Mobile Safari 17 on iOS' in page and '203.0.113.x' in page
+    assert '203.0.113.77' not in page
+    with app.app_context():
+        phone_id = db.session.scalar(
+            sa.text("SELECT id FROM user_session WHERE client_address = '203.0.113.77'")
+        )
+    assert desk.post('/sessions', data={'session': phone_id}).status_code == 302
+    assert phone.get('/index').status_code == 302
+    assert desk.get('/index').status_code == 200
+    # Signing out everywhere else needs the current password.
+    AuthActions(phone).login()
+    refused = desk.post('/sessions', data={'current_password': 'wrong'})
+    assert b'That is not your current password' in refused.data
+    assert phone.get('/index').status_code == 200
+    desk.post('/sessions', data={'current_password': PASSWORD})
+    assert phone.get('/index').status_code == 302
+    assert desk.get('/index').status_code == 200
+
+
+def test_settings_links_every_account_page(client, auth):
+    auth.register()
+    auth.login()
+    page = client.get('/index').data.decode()
+    assert 'href="/settings"' in page
+    page = client.get('/settings').data.decode()
+    for path in ('/edit_profile', '/change_password', '/change_email', '/sessions'):
+        assert f'href="{path}"' in page
+        assert client.get(path).status_code == 200
+
+
+def test_a_completed_reset_confirms_the_address(make_app, smtp):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client, smtp).register(confirm=False)
+    smtp.take('Confirm your email address', 'susan@example.com')
+    open_reset_link(app, client)
+    data = {'password': NEW_PASSWORD, 'password2': NEW_PASSWORD}
+    assert client.post('/reset_password/set-password', data=data).status_code == 302
+    with app.app_context():
+        assert User.by_username('susan').email_confirmed
+
+
 # ---------------------------------------------------------------- migrations
 
 
@@ -1861,6 +2088,8 @@ def test_migration_brings_usernames_to_one_canonical_form(make_app, tmp_path):
             (3, 'carol-3', 'carol-3'),
             (4, '\uff43\uff41\uff52\uff4f\uff4c-4', 'carol-4'),
         ]
+        # Accounts from before confirmation existed count as confirmed.
+        assert all(db.session.scalars(sa.select(User.email_confirmed)))
         db.session.remove()
         downgrade(revision='base')
         with db.engine.begin() as conn:
