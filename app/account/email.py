@@ -8,7 +8,7 @@ from flask_mail import Message
 from app.email import build_message, send_rendered
 from app.extensions import db
 from app.models import User
-from app.outbox import OutboxMessage, enqueue, handler
+from app.outbox import OutboxMessage, Priority, enqueue, handler
 
 CONFIRM_SIGNUP = 'confirm_email'
 CONFIRM_CHANGE = 'change_email'
@@ -16,13 +16,19 @@ EMAIL_CHANGED = 'email_changed'
 REVERT_EXPIRES = 7 * 24 * 3600
 
 
+def _urgent() -> dict:
+    expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
+    return {'priority': Priority.URGENT, 'expires_in': expires}
+
+
 def queue_signup_confirmation(user: User) -> OutboxMessage:
-    return enqueue(CONFIRM_SIGNUP, [user.email], data={'user': user.id})
+    data = {'user': user.id}
+    return enqueue(CONFIRM_SIGNUP, [user.email], data=data, **_urgent())
 
 
 def queue_email_change(user: User, new_email: str) -> OutboxMessage:
     data = {'user': user.id, 'email': new_email}
-    return enqueue(CONFIRM_CHANGE, [new_email], data=data)
+    return enqueue(CONFIRM_CHANGE, [new_email], data=data, **_urgent())
 
 
 def queue_email_changed_notice(user: User, old: str, new: str) -> OutboxMessage:

@@ -11,7 +11,7 @@ from flask_mail import Message
 
 from app.email import send_email
 from app.models import User
-from app.outbox import OutboxMessage, enqueue, handler
+from app.outbox import OutboxMessage, Priority, enqueue, handler
 from app.outbox.queue import rewrite
 from app.security import audit, mask_email
 
@@ -19,15 +19,22 @@ RESET_REQUEST = 'password_reset'  # holds the typed address
 RESET_EMAIL = 'reset_email'  # resolved: holds the account's stored address
 
 
+def _urgent() -> dict:
+    """Reset emails go first, and never arrive after their link would have
+    expired had it been made at the request."""
+    expires = current_app.config['RESET_TOKEN_EXPIRES']
+    return {'priority': Priority.URGENT, 'expires_in': expires}
+
+
 def request_password_reset(email: str) -> OutboxMessage:
     """Queue a reset for whatever account `email` belongs to, if any."""
-    return enqueue(RESET_REQUEST, [email])
+    return enqueue(RESET_REQUEST, [email], **_urgent())
 
 
 def queue_reset_email(user: User) -> OutboxMessage:
     """A reset email to the account's stored address (no throttle: for a
     flow that has already proved who asks, like undoing an email change)."""
-    return enqueue(RESET_EMAIL, [user.email])
+    return enqueue(RESET_EMAIL, [user.email], **_urgent())
 
 
 def reset_message(user: User) -> Message:

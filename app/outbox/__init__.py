@@ -12,7 +12,7 @@ import sqlalchemy.orm as so
 from flask import Flask, current_app, has_app_context
 
 from app.extensions import db
-from app.outbox.models import OutboxMessage, Status
+from app.outbox.models import OutboxMessage, Priority, Status
 from app.outbox.queue import backoff, enqueue
 from app.outbox.sender import OutboxSender, handler
 from app.outbox.transport import choose_transport
@@ -20,6 +20,7 @@ from app.outbox.transport import choose_transport
 __all__ = [
     'OutboxMessage',
     'OutboxSender',
+    'Priority',
     'Status',
     'backoff',
     'enqueue',

@@ -11,10 +11,12 @@ from app.extensions import db
 
 
 class Status:
-    """The life of an outbox row: pending -> sending -> sent | failed | dropped.
+    """The life of an outbox row: pending -> sending -> sent | failed |
+    dropped | expired.
 
     A transient failure puts a row back to pending with a later
-    next_attempt_at; a handler that finds nothing to send drops it.
+    next_attempt_at; a handler that finds nothing to send drops it; a row
+    still unsent at its expires_at (its link would be stale) expires.
     """
 
     PENDING = 'pending'
@@ -22,9 +24,17 @@ class Status:
     SENT = 'sent'
     FAILED = 'failed'
     DROPPED = 'dropped'
-    ALL = (PENDING, SENDING, SENT, FAILED, DROPPED)
+    EXPIRED = 'expired'
+    ALL = (PENDING, SENDING, SENT, FAILED, DROPPED, EXPIRED)
     IN_QUEUE = (PENDING, SENDING)
-    DONE = (SENT, DROPPED)
+    DONE = (SENT, DROPPED, EXPIRED)
+
+
+class Priority:
+    """Higher goes first: someone is waiting for a link."""
+
+    NORMAL = 0
+    URGENT = 10
 
 
 class OutboxMessage(db.Model):
@@ -58,6 +68,11 @@ class OutboxMessage(db.Model):
     last_error: so.Mapped[str | None] = so.mapped_column(sa.String(500))
     # JSON for the kind's handler (for example an account id); never a token.
     payload: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    priority: so.Mapped[int] = so.mapped_column(default=Priority.NORMAL)
+    # Not sent after this (a link it carries would arrive stale).
+    expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    # Made once at enqueue and kept across retries: matches provider logs.
+    message_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
 
     def __repr__(self) -> str:
         return f'<OutboxMessage {self.id} {self.kind} {self.status}>'

@@ -8,13 +8,14 @@ import json
 import random
 import uuid
 from datetime import timedelta
+from email.utils import make_msgid, parseaddr
 
 import sqlalchemy as sa
 from flask import current_app
 
 from app.dbtypes import utcnow
 from app.extensions import db
-from app.outbox.models import OutboxMessage, Status
+from app.outbox.models import OutboxMessage, Priority, Status
 
 FIRST_RETRY = 2.0  # seconds
 MAX_BACKOFF = 3600.0
@@ -27,19 +28,40 @@ def backoff(attempts: int) -> float:
 
 
 def enqueue(
-    kind: str, recipients: list[str], data: dict | None = None, **fields
+    kind: str,
+    recipients: list[str],
+    data: dict | None = None,
+    priority: int = Priority.NORMAL,
+    expires_in: int | None = None,
+    **fields,
 ) -> OutboxMessage:
     """Add a row in the caller's transaction; the sender is woken on commit.
 
-    `data` (JSON) is what the kind's handler needs to build the message.
+    `data` (JSON) is what the kind's handler needs to build the message;
+    urgent rows are sent first; a row unsent after `expires_in` seconds
+    expires instead of arriving late.
     """
-    payload = json.dumps(data) if data else None
+    now = utcnow()
     row = OutboxMessage(
-        kind=kind, recipients=','.join(recipients), payload=payload, **fields
+        kind=kind,
+        recipients=','.join(recipients),
+        payload=json.dumps(data) if data else None,
+        priority=priority,
+        created_at=now,
+        next_attempt_at=now,
+        expires_at=now + timedelta(seconds=expires_in) if expires_in else None,
+        message_id=make_msgid(domain=sender_domain()),
+        **fields,
     )
     db.session.add(row)
     db.session.info['outbox_wake'] = True
     return row
+
+
+def sender_domain() -> str:
+    """Message-IDs are made on the sending domain (MAIL_DEFAULT_SENDER's)."""
+    address = parseaddr(current_app.config['MAIL_DEFAULT_SENDER'])[1]
+    return address.rpartition('@')[2] or 'localhost'
 
 
 def claim(limit: int, owner: str) -> list[OutboxMessage]:
@@ -50,7 +72,11 @@ def claim(limit: int, owner: str) -> list[OutboxMessage]:
         sa.select(OutboxMessage.id)
         .where(OutboxMessage.status == Status.PENDING)
         .where(OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(
+            OutboxMessage.priority.desc(),
+            OutboxMessage.next_attempt_at,
+            OutboxMessage.id,
+        )
         .limit(limit)
     )
     if db.engine.dialect.name == 'postgresql':
@@ -71,7 +97,7 @@ def claim(limit: int, owner: str) -> list[OutboxMessage]:
         sa.select(OutboxMessage)
         .where(OutboxMessage.claimed_by == token)
         .where(OutboxMessage.status == Status.SENDING)
-        .order_by(OutboxMessage.id)
+        .order_by(OutboxMessage.priority.desc(), OutboxMessage.id)
     )
     rows = list(db.session.scalars(query))
     db.session.expunge_all()
@@ -122,6 +148,24 @@ def drop(rows: list[OutboxMessage]) -> None:
         .where(OutboxMessage.id.in_([row.id for row in rows]))
         .values(status=Status.DROPPED, recipients='', claimed_by=None)
         .execution_options(synchronize_session=False)
+    )
+
+
+def expire(rows: list[OutboxMessage]) -> None:
+    """These rows waited past their expires_at: never send them late."""
+    for row in rows:
+        current_app.logger.warning(
+            'outbox: message %s expired unsent (queued %s, attempts %s): its '
+            'link would have arrived stale',
+            row.id,
+            row.created_at.isoformat(timespec='seconds'),
+            row.attempts,
+        )
+    _update(
+        OutboxMessage.id.in_([row.id for row in rows]),
+        status=Status.EXPIRED,
+        recipients='',
+        claimed_by=None,
     )
 
 

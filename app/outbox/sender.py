@@ -17,6 +17,7 @@ from datetime import timedelta
 from flask import Flask
 from flask_mail import Message
 
+from app.dbtypes import utcnow
 from app.extensions import db
 from app.outbox import queue
 from app.outbox.models import OutboxMessage
@@ -28,6 +29,7 @@ from app.outbox.transport import (
 )
 
 BATCH_SIZE = 50
+FAILED = object()  # _build's answer when the failure is already recorded
 UPKEEP_EVERY = 60.0  # seconds between lease releases and prunes
 
 Handler = Callable[[OutboxMessage], Message | None]
@@ -162,33 +164,42 @@ class OutboxSender:
         return len(rows)
 
     def prepare(self, rows: list[OutboxMessage]) -> list[tuple]:
-        """(row, message) for each row its handler built; drop the others."""
+        """(row, message) for each row its handler built; drop the others,
+        and expire those whose time has passed."""
+        now = utcnow()
+        stale = [r for r in rows if r.expires_at and r.expires_at <= now]
+        if stale:
+            queue.expire(stale)
         ready, dropped = [], []
         for row in rows:
-            build = _handlers.get(row.kind)
-            try:
-                if build is None:
-                    raise PermanentFailure(f'no handler for kind {row.kind!r}')
-                message = build(row)
-                db.session.commit()
-            except Exception as exc:
-                db.session.rollback()
-                if not isinstance(exc, PermanentFailure):
-                    self.app.logger.exception('outbox: handler for %s', row.id)
-                failure = classify(exc)
-                queue.mark_failed(row, str(failure), _is_permanent(failure))
+            if row in stale:
                 continue
+            message = self._build(row)
             if message is None:
                 dropped.append(row)
-                continue
-            headers = dict(message.extra_headers or {})
-            headers['X-Microblog-Outbox-Id'] = str(row.id)
-            message.extra_headers = headers
-            ready.append((row, message))
+            elif message is not FAILED:
+                ready.append((row, stamp(row, message)))
         if dropped:
             queue.drop(dropped)
             db.session.commit()
         return ready
+
+    def _build(self, row: OutboxMessage):
+        """The row's message, None to drop it, or FAILED (already recorded)."""
+        build = _handlers.get(row.kind)
+        try:
+            if build is None:
+                raise PermanentFailure(f'no handler for kind {row.kind!r}')
+            message = build(row)
+            db.session.commit()
+            return message
+        except Exception as exc:
+            db.session.rollback()
+            if not isinstance(exc, PermanentFailure):
+                self.app.logger.exception('outbox: handler for %s', row.id)
+            failure = classify(exc)
+            queue.mark_failed(row, str(failure), _is_permanent(failure))
+            return FAILED
 
     def deliver(self, rows: list[OutboxMessage]) -> None:
         self.yield_to_requests()
@@ -227,6 +238,18 @@ class OutboxSender:
             queue.mark_failed(row, str(failure), _is_permanent(failure))
         else:
             queue.mark_sent(row)
+
+
+def stamp(row: OutboxMessage, message: Message) -> Message:
+    """The headers every message carries: the row's Message-ID (the same at
+    every attempt), Date, and that a machine sent it."""
+    if row.message_id:
+        message.msgId = row.message_id
+    headers = dict(message.extra_headers or {})
+    headers['Auto-Submitted'] = 'auto-generated'
+    headers['X-Microblog-Outbox-Id'] = str(row.id)
+    message.extra_headers = headers
+    return message
 
 
 def _is_permanent(failure: Exception) -> bool:
