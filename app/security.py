@@ -115,3 +115,13 @@ def audit(event: str, **fields) -> None:
         record['client'] = request.remote_addr
     record.update({k: v for k, v in fields.items() if v is not None})
     current_app.logger.info('audit %s', json.dumps(record, sort_keys=True))
+
+
+def config_limit(name: str):
+    """A rate limit read from the configuration at request time."""
+    return lambda: current_app.config[name]
+
+
+def failed(response: Response) -> bool:
+    """Count only failures (anything but a redirect) towards a limit."""
+    return response.status_code != 302

@@ -79,6 +79,29 @@ def sign_in(user: User, remember: bool = False) -> None:
     login_user(user, remember=remember)
 
 
+def is_new_browser(user: User, recent: int = 50) -> bool:
+    """True if this request's browser and OS (ignoring versions) match none
+    of the account's recent sign-ins; False for its very first sign-in."""
+    agents = list(
+        db.session.scalars(
+            sa.select(UserSession.user_agent)
+            .where(UserSession.user_id == user.id)
+            .order_by(UserSession.id.desc())
+            .limit(recent)
+        )
+    )
+    if not agents:
+        return False
+    here = _family(request.user_agent.string)
+    return all(_family(agent) != here for agent in agents)
+
+
+def _family(user_agent: str) -> tuple[str, str]:
+    result = parse_user_agent(user_agent or '')
+    browser = result.user_agent.family if result.user_agent else 'Unknown'
+    return browser, result.os.family if result.os else 'Unknown'
+
+
 def sign_out() -> None:
     """End this browser's sign-in on the server, then in the cookies."""
     if current_user.is_authenticated and current_user.session_id is not None:

@@ -22,7 +22,8 @@ STATE = {
     'confirm_email': ('email', 'email_confirmed'),
     'change_email': ('password_hash', 'email'),
     'revert_email': ('email',),
-    'not_me': ('password_hash', 'email'),
+    # Survives a password change (an intruder's), dies with the address.
+    'not_me': ('email',),
 }
 
 

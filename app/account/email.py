@@ -31,8 +31,11 @@ def queue_email_change(user: User, new_email: str) -> OutboxMessage:
     return enqueue(CONFIRM_CHANGE, [new_email], data=data, **_urgent())
 
 
-def queue_email_changed_notice(user: User, old: str, new: str) -> OutboxMessage:
-    data = {'user': user.id, 'old': old, 'new': new}
+def queue_email_changed_notice(
+    user: User, old: str, new: str, context: dict
+) -> OutboxMessage:
+    """To the old address, with when/where/browser and the undo link."""
+    data = {'user': user.id, 'old': old, 'new': new, **context}
     return enqueue(EMAIL_CHANGED, [old], data=data)
 
 
@@ -98,4 +101,5 @@ def build_email_changed_notice(row: OutboxMessage) -> Message | None:
         user=user,
         token=token,
         new_email=new,
+        **{k: row.data.get(k) for k in ('when', 'address', 'browser')},
     )

@@ -9,7 +9,6 @@ at each attempt; the link is never stored.
 from flask import current_app, render_template
 from flask_mail import Message
 
-from app.email import send_email
 from app.models import User
 from app.outbox import OutboxMessage, Priority, enqueue, handler
 from app.outbox.queue import rewrite
@@ -72,13 +71,3 @@ def build_reset_email(row: OutboxMessage) -> Message | None:
         audit('reset_account_changed', job=row.id)
         return None
     return reset_message(user)
-
-
-def send_password_changed_email(user: User) -> OutboxMessage:
-    return send_email(
-        '[Microblog] Your password was changed',
-        sender=current_app.config['MAIL_DEFAULT_SENDER'],
-        recipients=[user.email],
-        text_body=render_template('email/password_changed.txt', user=user),
-        html_body=render_template('email/password_changed.html', user=user),
-    )

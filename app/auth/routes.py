@@ -1,6 +1,5 @@
 import sqlalchemy as sa
 from flask import (
-    current_app,
     flash,
     redirect,
     render_template,
@@ -12,8 +11,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import links, sessions
 from app.account.email import queue_signup_confirmation, send_signup_email_taken
+from app.account.notices import queue_notice
 from app.auth import bp
-from app.auth.email import request_password_reset, send_password_changed_email
+from app.auth.email import request_password_reset
 from app.auth.forms import (
     USERNAME_TAKEN,
     LoginForm,
@@ -25,7 +25,7 @@ from app.database import commit_unless_conflict
 from app.extensions import db, limiter
 from app.forms import EmptyForm, email_taken, username_taken
 from app.models import User
-from app.security import audit, mask_email, safe_next_url
+from app.security import audit, config_limit, failed, mask_email, safe_next_url
 
 # The reset link's token is moved into the session, then the browser is sent
 # here, so the token never sits in the address bar, history or Referer.
@@ -34,22 +34,6 @@ RESET_SENT = 'Check your email for the instructions to reset your password'
 SIGNUP_SENT = 'Check your email to finish signing up.'
 RESET_INVALID = 'That password reset link is invalid, used or expired.'
 _DUMMY_HASH = generate_password_hash('not-a-real-password')
-
-
-def login_limit() -> str:
-    return current_app.config['LOGIN_RATE_LIMIT']
-
-
-def reset_limit() -> str:
-    return current_app.config['RESET_RATE_LIMIT']
-
-
-def register_limit() -> str:
-    return current_app.config['REGISTER_RATE_LIMIT']
-
-
-def _login_failed(response) -> bool:
-    return response.status_code != 302
 
 
 @user_logged_in.connect
@@ -61,7 +45,7 @@ def _forget_opened_links(_app, **_extra) -> None:
 
 
 @bp.route('/login', methods=['GET', 'POST'])
-@limiter.limit(login_limit, methods=['POST'], deduct_when=_login_failed)
+@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
 def login():
     """Sign in; failed attempts count towards the per-client rate limit."""
     if current_user.is_authenticated:
@@ -73,6 +57,8 @@ def login():
             # Same hashing work as for a real account: no timing oracle.
             check_password_hash(_DUMMY_HASH, form.password.data)
         elif user.check_password(form.password.data):
+            if sessions.is_new_browser(user):
+                queue_notice(user, 'new_sign_in')  # committed with the sign-in
             sessions.sign_in(user, remember=form.remember_me.data)
             audit('login', account=user.id)
             next_page = safe_next_url(request.args.get('next'))
@@ -92,7 +78,7 @@ def logout():
 
 
 @bp.route('/register', methods=['GET', 'POST'])
-@limiter.limit(register_limit, methods=['POST'])
+@limiter.limit(config_limit('REGISTER_RATE_LIMIT'), methods=['POST'])
 def register():
     """Sign up; the answer never says whether the email address has an account."""
     if current_user.is_authenticated:
@@ -132,7 +118,7 @@ def _create_account(user: User) -> bool:
 
 
 @bp.route('/reset_password_request', methods=['GET', 'POST'])
-@limiter.limit(reset_limit, methods=['POST'])
+@limiter.limit(config_limit('RESET_RATE_LIMIT'), methods=['POST'])
 def reset_password_request():
     """Queue a reset; the answer is the same whether the address is known."""
     if current_user.is_authenticated:
@@ -167,7 +153,7 @@ def reset_password(token):
             return _reset_refused('used')
         user.email_confirmed = True  # the link proved the address
         sessions.revoke_all(user)
-        send_password_changed_email(user)
+        queue_notice(user, 'password_changed')
         db.session.commit()
         links.forget('auth.reset_password')
         audit('reset_completed', account=user.id)

@@ -1,0 +1,143 @@
+"""The emailed links that change an account: confirm an address, undo an
+email change, and "this wasn't me". Each lands on a token-free page whose
+button (a POST with CSRF) does the change (see app.links)."""
+
+from flask import flash, redirect, render_template, url_for
+from flask_login import logout_user
+
+from app import links, sessions
+from app.account import bp
+from app.account.email import queue_email_changed_notice
+from app.account.forms import ConfirmForm
+from app.account.notices import request_context
+from app.auth.email import queue_reset_email, request_password_reset
+from app.database import commit_unless_conflict
+from app.extensions import db
+from app.forms import email_taken
+from app.models import User
+from app.security import audit, mask_email
+
+LINK_REFUSED = {
+    'expired': 'That link has expired. Ask for a new one.',
+    'used': 'That link was already used, or the account changed since it was sent.',
+    'invalid': 'That link is not valid.',
+}
+
+
+def _link_refused(endpoint: str, reason: str, purpose: str | None = None):
+    links.forget(endpoint)
+    audit('link_rejected', purpose=purpose or endpoint, reason=reason)
+    flash(LINK_REFUSED.get(reason, LINK_REFUSED['invalid']), 'warning')
+    return redirect(url_for('main.index'))
+
+
+def _confirmation(token: str) -> tuple:
+    """(user, reason, claims, purpose) for a sign-up or change confirmation."""
+    for purpose in ('confirm_email', 'change_email'):
+        user, reason, claims = User.from_token(token, purpose)
+        if reason != 'invalid':
+            return user, reason, claims, purpose
+    return None, 'invalid', {}, None
+
+
+@bp.route('/confirm_email/<token>', methods=['GET', 'POST'])
+def confirm_email(token):
+    if token != links.LANDING:
+        return links.land('account.confirm_email', token)
+    token = links.stashed('account.confirm_email')
+    user, reason, claims, purpose = _confirmation(token)
+    if user is None:
+        return _link_refused('account.confirm_email', reason, purpose)
+    new_email = claims.get('email') if purpose == 'change_email' else None
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        return _apply_confirmation(user, new_email)
+    return render_template(
+        'account/confirm.html',
+        title='Confirm your email address',
+        form=form,
+        address=new_email or user.email,
+        change=new_email is not None,
+    )
+
+
+def _apply_confirmation(user: User, new_email: str | None):
+    old_email = user.email
+    if new_email:
+        if email_taken(new_email, except_user=user):
+            return _link_refused('account.confirm_email', 'used', 'change_email')
+        user.email = new_email
+        queue_email_changed_notice(user, old_email, new_email, request_context())
+    user.email_confirmed = True
+    if not commit_unless_conflict():
+        return _link_refused('account.confirm_email', 'used', 'change_email')
+    links.forget('account.confirm_email')
+    audit('email_changed' if new_email else 'email_confirmed', account=user.id)
+    flash(
+        f'Your email address is now {new_email}.'
+        if new_email
+        else 'Thank you: your email address is confirmed.',
+        'success',
+    )
+    return redirect(url_for('main.index'))
+
+
+@bp.route('/revert_email/<token>', methods=['GET', 'POST'])
+def revert_email(token):
+    """Undo an email change from the old address: restore it, sign out every
+    session and send a password reset there."""
+    if token != links.LANDING:
+        return links.land('account.revert_email', token)
+    user, reason, claims = User.from_token(
+        links.stashed('account.revert_email'), 'revert_email'
+    )
+    if user is None or user.email != claims.get('new'):
+        return _link_refused('account.revert_email', reason, 'revert_email')
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template(
+            'account/revert.html', title='Undo the email change', form=form,
+            old=claims['old'], new=claims['new'],
+        )  # fmt: skip
+    user.email, user.email_confirmed = claims['old'], True
+    sessions.revoke_all(user)
+    queue_reset_email(user)
+    if not commit_unless_conflict():
+        return _link_refused('account.revert_email', 'used', 'revert_email')
+    links.forget('account.revert_email')
+    audit('email_reverted', account=user.id, email=mask_email(user.email))
+    logout_user()
+    flash(
+        f'Your email address is {user.email} again and every session was '
+        'signed out. We sent a password reset link there.',
+        'success',
+    )
+    return redirect(url_for('auth.login'))
+
+
+@bp.route('/not_me/<token>', methods=['GET', 'POST'])
+def not_me(token):
+    """From a security notice: sign out every session and send a password
+    reset to the stored address, after one confirming click."""
+    if token != links.LANDING:
+        return links.land('account.not_me', token)
+    user, reason, _ = User.from_token(links.stashed('account.not_me'), 'not_me')
+    if user is None:
+        return _link_refused('account.not_me', reason, 'not_me')
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template(
+            'account/not_me.html', title='Secure your account', form=form
+        )
+    count = sessions.revoke_all(user)
+    request_password_reset(user.email)  # throttled per account like any reset
+    db.session.commit()
+    links.forget('account.not_me')
+    audit('not_me', account=user.id, sessions=count)
+    logout_user()
+    flash(
+        'Every session of your account was signed out and a password reset '
+        'link is on its way to your email address.',
+        'success',
+    )
+    return redirect(url_for('auth.login'))
