@@ -555,8 +555,9 @@ def test_reset_flow_end_to_end(client, auth, app, smtp, caplog):
     response = client.post(
         '/reset_password_request', data={'email': 'SUSAN@example.COM'}
     )
-    assert response.status_code == 302 and response.location == '/login'
-    page = client.get('/login').data
+    assert response.status_code == 302
+    assert response.location == '/reset_password_request/sent'
+    page = client.get('/reset_password_request/sent').data
     assert b'Check your email for the instructions to reset your password' in page
 
     (message,) = smtp.wait_for(1)
@@ -598,10 +599,11 @@ def test_reset_flow_end_to_end(client, auth, app, smtp, caplog):
     assert notice.get_body(('html',)) is not None
     assert not LINK.search(notice_text)
 
-    # The link is single-use.
+    # The link is single-use, and says so.
     client.get(path)
     response = client.get('/reset_password/set-password')
-    assert response.status_code == 302 and response.location == '/index'
+    assert response.status_code == 302
+    assert response.location == '/reset_password_problem/used'
     response = client.post(
         '/reset_password/set-password',
         data={
@@ -625,7 +627,8 @@ def test_reset_unknown_address_sends_nothing(client, auth, app, smtp):
     response = client.post(
         '/reset_password_request', data={'email': 'nobody@example.com'}
     )
-    assert response.status_code == 302 and response.location == '/login'
+    assert response.status_code == 302
+    assert response.location == '/reset_password_request/sent'
     job = wait_until(
         lambda: [r for r in outbox_rows(app) if r.status not in ('pending', 'sending')]
     )[0]
@@ -639,9 +642,11 @@ def test_reset_request_form_errors(client):
     assert b'must have an @-sign' in response.data
 
 
-def test_bad_reset_token_redirects_home_with_flash(client):
+def test_bad_reset_token_gets_its_own_page(client):
     response = client.get('/reset_password/garbage', follow_redirects=True)
-    assert b'That password reset link is invalid, used or expired.' in response.data
+    assert b'This reset link is not valid' in response.data
+    assert b'Send me a new link' not in response.data
+    assert b'href="/reset_password_request"' in response.data
 
 
 def test_reset_link_ignores_forged_host_headers(client, auth, smtp):
@@ -1418,7 +1423,10 @@ def test_one_reset_link_posted_twice_at_once_changes_the_password_once(make_app,
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(r.location for r in answers) == ['/index', '/login']
+    assert sorted(r.location for r in answers) == [
+        '/login',
+        '/reset_password_problem/used',
+    ]
     smtp.wait_for(1)
     time.sleep(1)  # a second notice would have arrived by now
     notices = [m for m in smtp.messages if 'password was changed' in m['Subject']]
@@ -1450,7 +1458,8 @@ def test_an_opened_reset_link_dies_at_sign_in_and_sign_out(make_app):
     AuthActions(client).login('other')
     AuthActions(client).logout()
     response = client.get('/reset_password/set-password')
-    assert response.status_code == 302 and response.location == '/index'
+    assert response.status_code == 302
+    assert response.location == '/reset_password_problem/invalid'
 
 
 def test_request_bodies_and_fields_are_bounded(make_app):
@@ -1875,7 +1884,8 @@ def test_a_token_works_only_for_its_own_purpose(app, client, path, purpose):
         token = user.make_token(purpose, 600, **claims)
     landing = client.get(path.format(token))
     response = client.post(landing.location, data={'password': NEW_PASSWORD})
-    assert response.status_code == 302 and response.location == '/index'
+    assert response.status_code == 302
+    assert response.location in ('/index', '/reset_password_problem/invalid')
     with app.app_context():
         assert User.by_username('susan').check_password(PASSWORD)
 
@@ -2023,6 +2033,190 @@ def test_a_completed_reset_confirms_the_address(make_app, smtp):
     assert client.post('/reset_password/set-password', data=data).status_code == 302
     with app.app_context():
         assert User.by_username('susan').email_confirmed
+
+
+# ---------------------------------------------------------------- recovery
+
+
+def reset_token_for(app, username='susan', expires_in=600) -> str:
+    with app.app_context():
+        return User.by_username(username).get_reset_password_token(expires_in)
+
+
+@pytest.mark.parametrize('reason', ['expired', 'used'])
+def test_a_dead_reset_link_explains_itself_and_offers_a_new_one(make_app, smtp, reason):
+    app = make_app()
+    client = app.test_client()
+    with app.app_context():
+        make_user()
+    token = reset_token_for(app, expires_in=-1 if reason == 'expired' else 600)
+    if reason == 'used':
+        with app.app_context():
+            User.by_username('susan').set_password(NEW_PASSWORD)
+            db.session.commit()
+    client.get(f'/reset_password/{token}')
+    response = client.get('/reset_password/set-password')
+    assert response.location == f'/reset_password_problem/{reason}'
+    page = client.get(response.location).data.decode()
+    heading = {'expired': 'has expired', 'used': 'was already used'}[reason]
+    assert heading in page and 'Send me a new link' in page
+    if reason == 'expired':
+        assert 'links last 10 minutes' in page
+    assert 'susan@example.com' not in page  # the address is never shown
+    sent = client.post(f'/reset_password_problem/{reason}')
+    assert sent.location == '/reset_password_request/sent'
+    message = smtp.take('Reset Your Password', 'susan@example.com')
+    assert reset_link(message)
+    # The offer was for that one link: posting again sends nothing more.
+    assert client.post(f'/reset_password_problem/{reason}').status_code == 200
+
+
+def test_someone_elses_account_cannot_be_reached_from_a_dead_link(client):
+    """Only a genuine link names an account: a forged one offers nothing."""
+    forged = jwt.encode({'reset_password': 1, 'exp': 1}, 'x' * 40, algorithm='HS256')
+    client.get(f'/reset_password/{forged}')
+    response = client.get('/reset_password/set-password')
+    assert response.location == '/reset_password_problem/invalid'
+    assert b'Send me a new link' not in client.get(response.location).data
+    assert client.get('/reset_password_problem/other').status_code == 404
+
+
+def test_the_page_after_a_reset_request_says_what_to_look_for(client):
+    response = client.post('/reset_password_request', data={'email': 'a@b.example'})
+    page = client.get(response.location).data.decode()
+    assert "Didn't get the email?" in page or 'Didn&#39;t get the email?' in page
+    for words in (
+        'no-reply@microblog.test',
+        '[Microblog] Reset Your Password',
+        'spam',
+        'lasts 10 minutes',
+        'ask again',
+    ):
+        assert words in page
+
+
+def notice_context_and_link(message) -> tuple[str, str]:
+    text = message.get_body(('plain',)).get_content()
+    path = re.search(r'https://microblog\.test(/not_me/[\w.-]+)', text)[1]
+    return text, path
+
+
+def test_password_notice_says_when_where_and_offers_this_wasnt_me(make_app, smtp):
+    app = make_app()
+    client = app.test_client()
+    with app.app_context():
+        make_user()
+    phone = app.test_client()
+    AuthActions(phone).login(remember=True)
+    token = reset_token_for(app)
+    client.get(f'/reset_password/{token}')
+    client.post(
+        '/reset_password/set-password',
+        data={'password': NEW_PASSWORD, 'password2': NEW_PASSWORD},
+        headers={'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) '
+                 'Gecko/20100101 Firefox/133.0'},
+        environ_base={'REMOTE_ADDR': '198.51.100.23'},
+    )  # fmt: skip
+    notice = smtp.take('Your password was changed', 'susan@example.com')
+    text, path = notice_context_and_link(notice)
+    assert 'Firefox 133 on Linux' in text and '198.51.100.x' in text
+    assert re.search(r'When: \w+day \d+ \w+ 20\d\d, \d\d:\d\d UTC', text)
+    assert "This wasn't me" in text
+    assert 'This wasn' in notice.get_body(('html',)).get_content()
+
+    intruder = app.test_client()
+    AuthActions(intruder).login(password=NEW_PASSWORD)
+    stranger = app.test_client()
+    landing = stranger.get(path)
+    assert landing.location == '/not_me/confirm'
+    assert b'Secure your account' in stranger.get('/not_me/confirm').data
+    assert intruder.get('/index').status_code == 200  # nothing on GET
+    assert stranger.post('/not_me/confirm').location == '/login'
+    assert intruder.get('/index').status_code == 302
+    reset = smtp.take('Reset Your Password', 'susan@example.com')
+    assert reset_link(reset)
+
+
+def test_a_sign_in_from_a_new_browser_is_notified_once(make_app, smtp):
+    app = make_app()
+    with app.app_context():
+        make_user()
+    chrome = {
+        'User-Agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 '
+        '(KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36'
+    }
+    AuthActions(app.test_client()).login()  # the first sign-in ever: no notice
+    AuthActions(app.test_client()).login()  # the same browser: no notice
+    AuthActions(app.test_client()).login(headers=chrome)
+    notice = smtp.take('New sign-in from a browser', 'susan@example.com')
+    text, _ = notice_context_and_link(notice)
+    assert 'Chrome 156 on Windows' in text
+    AuthActions(app.test_client()).login(headers=chrome)
+    time.sleep(1)
+    subjects = [m['Subject'] for m in smtp.messages]
+    assert not any('New sign-in' in s for s in subjects)
+
+
+def test_reset_mail_goes_first_and_never_arrives_stale(make_app, smtp, caplog):
+    app = make_app(MAIL_SENDER_ENABLED=False, RESET_TOKEN_EXPIRES=1)
+    with app.app_context():
+        make_user()
+        make_user('bob')
+    queue_emails(app, 3)
+    client = app.test_client()
+    client.post('/reset_password_request', data={'email': 'bob@example.com'})
+    time.sleep(1.2)  # bob's request is now older than a link would live
+    client.post('/reset_password_request', data={'email': 'susan@example.com'})
+    with app.app_context():
+        app.extensions['outbox'].run_once()
+    subjects = [m['Subject'] for m in smtp.wait_for(4)]
+    assert subjects[0] == '[Microblog] Reset Your Password'
+    assert [m['To'] for m in smtp.messages].count('bob@example.com') == 0
+    statuses = {r.status for r in outbox_rows(app)}
+    assert statuses == {'sent', 'expired'}
+    assert any('expired unsent' in r.getMessage() for r in caplog.records)
+
+
+def test_messages_carry_a_stable_message_id_and_the_expected_headers(make_app, smtp):
+    late = SMTPSink()  # down for the first attempt
+    app = make_app(MAIL_PORT=late.port)
+    (queued,) = queue_emails(app, 1)
+    wait_until(lambda: outbox_rows(app)[0].attempts >= 1)
+    (row,) = outbox_rows(app)
+    assert row.message_id.endswith('@microblog.test>')
+    late.start()
+    try:
+        (message,) = late.wait_for(1, timeout=40)
+    finally:
+        late.stop()
+    assert message['Message-ID'] == row.message_id  # kept across the retry
+    assert message['Auto-Submitted'] == 'auto-generated'
+    assert message['Date']
+    assert 'X-Microblog-Outbox-Id' in message
+
+
+def test_key_rotation_keeps_sessions_and_links_in_flight(make_app):
+    old = 'old-secret-key-0123456789-abcdefghijk'
+    new = 'new-secret-key-9876543210-zyxwvutsrq'
+    before = make_app(SECRET_KEY=old)
+    client = before.test_client()
+    AuthActions(client).register()
+    AuthActions(client).login()
+    token = reset_token_for(before)
+    rotated = make_app(SECRET_KEY=new, SECRET_KEY_FALLBACKS=[old])
+    moved = rotated.test_client()
+    copy_cookie(client, moved, 'session')
+    assert moved.get('/index').status_code == 200
+    with rotated.app_context():
+        assert User.verify_reset_password_token(token) is not None
+        fresh = User.by_username('susan').get_reset_password_token()
+    jwt.decode(fresh, new, algorithms=['HS256'], audience='microblog:reset_password')
+    unrelated = make_app(SECRET_KEY=new)
+    stranger = unrelated.test_client()
+    copy_cookie(client, stranger, 'session')
+    assert stranger.get('/index').status_code == 302
+    with unrelated.app_context():
+        assert User.verify_reset_password_token(token) is None
 
 
 # ---------------------------------------------------------------- migrations

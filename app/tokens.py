@@ -98,3 +98,24 @@ def check(token: str, purpose: str, load: Callable) -> tuple:
     if not hmac.compare_digest(str(payload['state']), expected):
         return None, 'used', claims
     return user, 'ok', claims
+
+
+def subject(token: str, purpose: str) -> int | None:
+    """The account id of a genuine token for `purpose`, even an expired one
+    (to offer a new link without asking for the address again)."""
+    if not isinstance(token, str) or len(token) > 4096:
+        return None
+    for key in _keys():
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=['HS256'],
+                audience=f'microblog:{purpose}',
+                options={'require': ['exp', 'aud', purpose], 'verify_exp': False},
+            )
+        except jwt.InvalidTokenError:
+            continue
+        user_id = payload[purpose]
+        return user_id if type(user_id) is int else None
+    return None

@@ -4,12 +4,13 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import links, sessions
+from app import links, sessions, tokens
 from app.account.email import queue_signup_confirmation, send_signup_email_taken
 from app.account.notices import queue_notice
 from app.auth import bp
@@ -31,8 +32,8 @@ from app.security import audit, config_limit, failed, mask_email, safe_next_url
 # here, so the token never sits in the address bar, history or Referer.
 SET_PASSWORD = 'set-password'
 RESET_SENT = 'Check your email for the instructions to reset your password'
+RESET_AGAIN = 'reset_again'  # account id of an expired or used link
 SIGNUP_SENT = 'Check your email to finish signing up.'
-RESET_INVALID = 'That password reset link is invalid, used or expired.'
 _DUMMY_HASH = generate_password_hash('not-a-real-password')
 
 
@@ -42,6 +43,7 @@ def _forget_opened_links(_app, **_extra) -> None:
     """An opened reset (or other) link does not outlive a change of who is
     signed in."""
     links.forget()
+    session.pop(RESET_AGAIN, None)
 
 
 @bp.route('/login', methods=['GET', 'POST'])
@@ -129,7 +131,7 @@ def reset_password_request():
         db.session.commit()
         audit('reset_requested', email=mask_email(form.email.data), job=job.id)
         flash(RESET_SENT, 'info')
-        return redirect(url_for('auth.login'))
+        return redirect(url_for('auth.reset_password_sent'))
     return render_template(
         'auth/reset_password_request.html', title='Reset Password', form=form
     )
@@ -141,16 +143,17 @@ def reset_password(token):
         return redirect(url_for('main.index'))
     if token != SET_PASSWORD:
         return links.land('auth.reset_password', token, SET_PASSWORD)
-    user, reason = User.check_reset_password_token(links.stashed('auth.reset_password'))
+    token = links.stashed('auth.reset_password')
+    user, reason = User.check_reset_password_token(token)
     if user is None:
-        return _reset_refused(reason)
+        return _reset_refused(reason, token)
     form = ResetPasswordForm(user)
     if form.validate_on_submit():
         # Compare-and-set on the hash the link was issued for: of two
         # simultaneous posts with one link, exactly one changes the password.
         if not user.replace_password(user.password_hash, form.password.data):
             db.session.rollback()
-            return _reset_refused('used')
+            return _reset_refused('used', token)
         user.email_confirmed = True  # the link proved the address
         sessions.revoke_all(user)
         queue_notice(user, 'password_changed')
@@ -166,8 +169,43 @@ def reset_password(token):
     )
 
 
-def _reset_refused(reason: str):
+def _reset_refused(reason: str, token: str):
+    """Say plainly why the link does not work, on a page of its own."""
     links.forget('auth.reset_password')
     audit('reset_token_rejected', reason=reason)
-    flash(RESET_INVALID, 'warning')
-    return redirect(url_for('main.index'))
+    account = tokens.subject(token, 'reset_password')
+    if reason in ('expired', 'used') and account is not None:
+        session[RESET_AGAIN] = account  # for "send me a new link"
+    return redirect(url_for('auth.reset_link_problem', reason=reason))
+
+
+@bp.route('/reset_password_problem/<any(expired, used, invalid):reason>',
+          methods=['GET', 'POST'])  # fmt: skip
+@limiter.limit(config_limit('RESET_RATE_LIMIT'), methods=['POST'])
+def reset_link_problem(reason):
+    """Expired, used or not valid: each explained; the first two offer a new
+    link to the same account without showing or asking its address."""
+    account = session.get(RESET_AGAIN) if reason != 'invalid' else None
+    form = EmptyForm()
+    if account is not None and form.validate_on_submit():
+        session.pop(RESET_AGAIN, None)
+        user = db.session.get(User, account)
+        if user is not None:
+            job = request_password_reset(user.email)
+            db.session.commit()
+            audit('reset_requested_again', account=user.id, job=job.id)
+        flash(RESET_SENT, 'info')
+        return redirect(url_for('auth.reset_password_sent'))
+    return render_template(
+        'auth/reset_link_problem.html',
+        title='This reset link does not work',
+        reason=reason,
+        can_resend=account is not None,
+        form=form,
+    )
+
+
+@bp.route('/reset_password_request/sent')
+def reset_password_sent():
+    """Where people land after asking: what to look for, and what if not."""
+    return render_template('auth/reset_password_sent.html', title='Check your email')
