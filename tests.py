@@ -2219,6 +2219,72 @@ def test_key_rotation_keeps_sessions_and_links_in_flight(make_app):
         assert User.verify_reset_password_token(token) is None
 
 
+def run_doctor(app, *args):
+    return app.test_cli_runner().invoke(args=['mail', 'doctor', *args])
+
+
+def test_mail_doctor_reports_a_healthy_server_and_writes_a_preview(make_app, tmp_path):
+    controller, handler, port = smtp_server(
+        enable_SMTPUTF8=True,
+        authenticator=lambda server, session, envelope, mechanism, auth: AuthResult(
+            success=auth.login == b'me' and auth.password == b'right'
+        ),
+        auth_require_tls=False,
+    )
+    try:
+        app = make_app(
+            MAIL_PORT=port, MAIL_USERNAME='me', MAIL_PASSWORD='right',
+            MAIL_SENDER_ENABLED=False,
+        )  # fmt: skip
+        result = run_doctor(app, '--preview', str(tmp_path / 'preview'))
+        assert result.exit_code == 0, result.output
+        assert f'connecting to 127.0.0.1:{port} with no encryption' in result.output
+        assert 'login accepted for me' in result.output
+        assert 'SMTPUTF8: supported' in result.output
+        assert 'From address: no-reply@microblog.test' in result.output
+        text = (tmp_path / 'preview' / 'reset_password.txt').read_text()
+        assert 'https://microblog.test/reset_password/' in text
+        assert (tmp_path / 'preview' / 'reset_password.html').exists()
+    finally:
+        controller.stop()
+    assert handler.messages == [] and handler.envelopes == []  # sent nothing
+
+
+@pytest.mark.parametrize(
+    'settings, params, words',
+    [
+        ({'MAIL_USE_TLS': True}, {}, 'does not offer STARTTLS'),
+        ({'MAIL_USE_SSL': True}, {}, 'implicit TLS failed'),
+        (
+            {'MAIL_USERNAME': 'me', 'MAIL_PASSWORD': 'wrong'},
+            {
+                'authenticator': lambda *a: AuthResult(success=False, handled=False),
+                'auth_require_tls': False,
+            },
+            'login refused (535): check MAIL_USERNAME and MAIL_PASSWORD',
+        ),
+        ({}, None, 'connection refused by 127.0.0.1'),
+        ({'MAIL_DEFAULT_SENDER': 'x@elsewhere.example'}, {}, 'not on SERVER_NAME'),
+        ({}, {'enable_SMTPUTF8': False}, 'SMTPUTF8: not offered'),
+    ],
+)
+def test_mail_doctor_says_what_to_change(make_app, settings, params, words):
+    controller = None
+    if params is None:
+        port = free_port()  # nothing listens: the server is down
+    else:
+        controller, _, port = smtp_server(**params)
+    try:
+        app = make_app(MAIL_PORT=port, MAIL_SENDER_ENABLED=False, **settings)
+        result = run_doctor(app)
+    finally:
+        if controller is not None:
+            controller.stop()
+    assert words in result.output, result.output
+    healthy = 'not on SERVER_NAME' in words or 'not offered' in words
+    assert result.exit_code == (0 if healthy else 1)
+
+
 # ---------------------------------------------------------------- migrations
 
 

@@ -1,5 +1,6 @@
 """Command-line tools: `flask mail ...` for operating the outbox."""
 
+import os
 import signal
 import time
 
@@ -7,10 +8,13 @@ import click
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 
+from app.auth.email import reset_message
 from app.dbtypes import utcnow
 from app.email import send_email
 from app.extensions import db
+from app.models import User
 from app.outbox import OutboxMessage, Status
+from app.outbox.doctor import examine
 
 bp = Blueprint('cli', __name__, cli_group=None)
 
@@ -113,3 +117,36 @@ def worker():
     click.echo(f'outbox worker {sender.name}: sending with {sender.transport.name}')
     sender.run_forever()
     click.echo('outbox worker stopped')
+
+
+@mail.command()
+@click.option(
+    '--preview',
+    type=click.Path(file_okay=False),
+    help='Also write a sample reset email (text and HTML) into this folder.',
+)
+def doctor(preview):
+    """Check the mail settings against the server, sending nothing.
+
+    Connects exactly as the sender would and says what works and what to
+    change: STARTTLS, implicit TLS, login, SMTPUTF8, the From domain.
+    Exits 1 if anything would stop mail from going out.
+    """
+    report = examine(current_app)
+    for kind, text in report.lines:
+        click.echo(f'{kind:>7}: {text}')
+    if preview:
+        write_preview(preview)
+    if not report.healthy:
+        raise SystemExit(1)
+
+
+def write_preview(folder: str) -> None:
+    os.makedirs(folder, exist_ok=True)
+    sample = User(id=0, username='example', email='someone@example.com')
+    message = reset_message(sample)
+    for name, body in (('reset_password.txt', message.body),
+                       ('reset_password.html', message.html)):  # fmt: skip
+        with open(os.path.join(folder, name), 'w', encoding='utf-8') as f:
+            f.write(body)
+    click.echo(f'preview: wrote reset_password.txt and .html to {folder}')
