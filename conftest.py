@@ -116,6 +116,7 @@ def live_server(make_app):
         PREFERRED_URL_SCHEME='http',
         WTF_CSRF_ENABLED=True,
         GRAVATAR=False,
+        RESET_EMAIL_INTERVAL=0,  # the story asks for several resets
     )
     server = LiveServer(app, port).start()
     yield server

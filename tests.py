@@ -2511,6 +2511,18 @@ def test_browser_story(page, live_server, smtp, browser):
     browser_login(page, 'bob', NEW_PASSWORD)
     page.wait_for_url('**/index')
     check_page(page)
+    browser_logout(page)
+
+    # An expired link explains itself and offers a new one.
+    with live_server.app.app_context():
+        expired = User.by_username('bob').get_reset_password_token(-1)
+    page.goto(f'/reset_password/{expired}')
+    page.wait_for_url('**/reset_password_problem/expired')
+    check_page(page, 'reset_expired')
+    page.click('button:has-text("Send me a new link")')
+    page.wait_for_url('**/reset_password_request/sent')
+    check_page(page, 'reset_sent')
+    assert reset_link(smtp.take('Reset Your Password', 'bob@new.example'))
 
 
 @pytest.mark.slow
