@@ -437,19 +437,19 @@ def test_user_profile_and_follow(client, auth, app):
     auth.login()
     assert client.get('/user/nobody').status_code == 404
     page = client.get('/user/john').data
-    assert b'I like cats' in page and b'0 followers, 0 following.' in page
-    assert b'Last seen on' in page and b'john post 3' in page
+    assert b'I like cats' in page and b'0 followers &middot; 0 following' in page
+    assert b'Last seen' in page and b'john post 3' in page
     assert b'/user/john?page=2' in page
     assert b'action="/follow/john"' in page
     assert client.get('/follow/john').status_code == 405
     response = client.post('/follow/john', follow_redirects=True)
     assert b'You are following john!' in response.data
-    assert b'1 followers, 0 following.' in response.data
+    assert b'1 follower &middot; 0 following' in response.data
     assert b'action="/unfollow/john"' in response.data
     timeline = client.get('/index').data
     assert b'john post 3' in timeline
     response = client.post('/unfollow/john', follow_redirects=True)
-    assert b'0 followers, 0 following.' in response.data
+    assert b'0 followers &middot; 0 following' in response.data
     response = client.post('/follow/nobody', follow_redirects=True)
     assert b'User nobody not found.' in response.data
     response = client.post('/follow/susan', follow_redirects=True)
@@ -489,7 +489,7 @@ def test_404_and_500_pages(make_app):
 
     client = app.test_client()
     response = client.get('/no/such/page')
-    assert response.status_code == 404 and b'File Not Found' in response.data
+    assert response.status_code == 404 and b'Page not found' in response.data
     app.testing = False  # let the 500 handler run instead of re-raising
     app.config['PROPAGATE_EXCEPTIONS'] = False
     response = client.get('/boom')
@@ -576,7 +576,7 @@ def test_reset_flow_end_to_end(client, auth, app, smtp, caplog):
     assert response.location == '/reset_password/set-password'
     assert response.headers['Referrer-Policy'] == 'no-referrer'
     page = client.get('/reset_password/set-password')
-    assert page.status_code == 200 and b'Reset Your Password' in page.data
+    assert page.status_code == 200 and b'Choose a new password' in page.data
     assert page.headers['Cache-Control'] == 'no-store'
     token = path.rsplit('/', 1)[1]
     assert token.encode() not in page.data
@@ -2411,8 +2411,14 @@ def browser_login(page, username: str, password: str = PASSWORD) -> None:
     page.click('input[type=submit]')
 
 
+def browser_menu(page, item: str) -> None:
+    """Open the account menu under the user's name and choose `item`."""
+    page.click('nav .dropdown-toggle')
+    page.click(f'nav .dropdown-menu >> text={item}')
+
+
 def browser_logout(page) -> None:
-    page.click('nav button:has-text("Logout")')
+    browser_menu(page, 'Sign out')
     page.wait_for_selector('text=You have been signed out.')
 
 
@@ -2452,7 +2458,7 @@ def test_browser_story(page, live_server, smtp, browser):
     assert 'Hello from Alice 3' in page.content()
     check_page(page, 'timeline')
 
-    page.click('nav >> text=Profile')
+    browser_menu(page, 'Profile')
     page.click('text=Edit your profile')
     page.fill('textarea[name=about_me]', 'Bob builds things.')
     page.click('input[type=submit]')
@@ -2462,7 +2468,7 @@ def test_browser_story(page, live_server, smtp, browser):
     assert 'Bob builds things.' in page.content()
 
     # Change email: nothing changes until the new address is confirmed.
-    page.click('nav >> text=Settings')
+    browser_menu(page, 'Settings')
     check_page(page, 'settings')
     page.click('text=Change email address')
     page.fill('input[name=current_password]', PASSWORD)
@@ -2488,7 +2494,7 @@ def test_browser_story(page, live_server, smtp, browser):
     laptop.context.close()
     browser_logout(page)
 
-    page.click('text=Click to Reset It')
+    page.click('text=Reset it by email')
     page.wait_for_url('**/reset_password_request')
     check_page(page, 'reset_request')
     page.fill('input[name=email]', 'bob@new.example')

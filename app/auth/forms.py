@@ -23,7 +23,7 @@ def password_fields(label: str = 'Password'):
         render_kw={'autocomplete': 'new-password', 'maxlength': MAX_PASSWORD},
     )
     password2 = PasswordField(
-        'Repeat Password',
+        'Repeat password',
         validators=[DataRequired(), EqualTo('password', 'Passwords must match.')],
         render_kw={'autocomplete': 'new-password', 'maxlength': MAX_PASSWORD},
     )
@@ -50,15 +50,15 @@ class LoginForm(BaseForm):
         validators=[DataRequired(), Length(max=MAX_PASSWORD)],
         render_kw={'autocomplete': 'current-password'},
     )
-    remember_me = BooleanField('Remember Me')
-    submit = SubmitField('Sign In')
+    remember_me = BooleanField('Keep me signed in')
+    submit = SubmitField('Sign in')
 
 
 class RegistrationForm(BaseForm):
     username = username_field(render_kw={'autocomplete': 'username'})
     email = email_field()
     password, password2 = password_fields()
-    submit = SubmitField('Register')
+    submit = SubmitField('Create account')
 
     def password_context(self) -> list[str]:
         return context_words(self.username.data, self.email.data)
@@ -70,12 +70,12 @@ class RegistrationForm(BaseForm):
 
 class ResetPasswordRequestForm(BaseForm):
     email = email_field()
-    submit = SubmitField('Request Password Reset')
+    submit = SubmitField('Send me a reset link')
 
 
 class ResetPasswordForm(BaseForm):
     password, password2 = password_fields('New Password')
-    submit = SubmitField('Reset Password')
+    submit = SubmitField('Set new password')
 
     def __init__(self, user: User, *args, **kwargs):
         super().__init__(*args, **kwargs)

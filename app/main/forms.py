@@ -10,7 +10,7 @@ class EditProfileForm(BaseForm):
 
     username = username_field()
     about_me = TextAreaField('About me', validators=[Length(max=140)])
-    submit = SubmitField('Submit')
+    submit = SubmitField('Save changes')
 
     def __init__(self, user: User, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -21,8 +21,16 @@ class EditProfileForm(BaseForm):
             raise ValidationError(self.USERNAME_TAKEN)
 
 
+def one_line_break(value):
+    """Browsers send a line break as CRLF: count it as one character, as the
+    composer's counter does."""
+    return value.replace('\r\n', '\n') if isinstance(value, str) else value
+
+
 class PostForm(BaseForm):
     post = TextAreaField(
-        'Say something', validators=[DataRequired(), Length(min=1, max=140)]
+        'Say something',
+        filters=[one_line_break],
+        validators=[DataRequired(), Length(min=1, max=140)],
     )
-    submit = SubmitField('Submit')
+    submit = SubmitField('Post')
