@@ -43,7 +43,13 @@ browser:
 	  fi; \
 	fi
 
-test: $(BIN)/.installed-dev browser
+# axe-core for the accessibility checks, from the npm registry (package.json).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo 'npm not found: the accessibility checks will be skipped (install Node.js and npm).'; fi
+
+test: $(BIN)/.installed-dev browser node_modules/.installed
 	$(BIN)/pytest -q tests.py $(PYTEST_ARGS)
 
 mail: $(BIN)/.installed-dev
@@ -61,4 +67,4 @@ bench: $(BIN)/.installed-dev
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts node_modules

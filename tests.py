@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
@@ -35,6 +36,7 @@ from app.testing import (
     ARTIFACTS,
     PASSWORD,
     AuthActions,
+    PageWatch,
     SinkHandler,
     SMTPSink,
     free_port,
@@ -2529,6 +2531,216 @@ def test_browser_story(page, live_server, smtp, browser):
     page.wait_for_url('**/reset_password_request/sent')
     check_page(page, 'reset_sent')
     assert reset_link(smtp.take('Reset Your Password', 'bob@new.example'))
+
+
+def test_empty_states_guide_and_navigation_marks_the_page(app, client, auth):
+    auth.register()
+    auth.login()
+    page = client.get('/index').data.decode()
+    assert 'Your timeline is empty, for now' in page
+    assert 'Write your first post above' in page and 'href="/explore"' in page
+    assert 'aria-label="Pages"' not in page  # no pager for one page
+    assert '<a class="nav-link active" aria-current="page" href="/index">' in page
+    assert 'You have not posted yet.' in client.get('/user/susan').data.decode()
+    with app.app_context():
+        make_user('quiet')
+    assert 'quiet has not posted yet.' in client.get('/user/quiet').data.decode()
+    explore = client.get('/explore').data.decode()
+    assert 'aria-current="page" href="/explore"' in explore
+    # The theme is chosen in <head>, before the stylesheet: no flash.
+    head = page.split('</head>')[0]
+    assert head.index('js/theme.js') < head.index('bootstrap.min.css')
+
+
+AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node_modules',
+                   'axe-core', 'axe.min.js')  # fmt: skip
+AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']
+SIGNED_OUT_PAGES = {
+    'login': '/login',
+    'register': '/register',
+    'reset-request': '/reset_password_request',
+    'reset-sent': '/reset_password_request/sent',
+    'reset-expired': '/reset_password_problem/expired',
+    'reset-invalid': '/reset_password_problem/invalid',
+    'not-found': '/no/such/page',
+}
+SIGNED_IN_PAGES = {
+    'timeline': '/index',
+    'explore': '/explore',
+    'profile': '/user/alice',
+    'other-profile': '/user/bob',
+    'edit-profile': '/edit_profile',
+    'settings': '/settings',
+    'change-password': '/change_password',
+    'change-email': '/change_email',
+    'sessions': '/sessions',
+}
+
+
+def seed_people(app, zone: str = 'UTC') -> None:
+    """alice follows bob, who posted 5 minutes ago, yesterday (noon in
+    `zone`) and 40 days ago; carol follows nobody and has not posted."""
+    now = datetime.now(UTC)
+    local = now.astimezone(ZoneInfo(zone)) - timedelta(days=1)
+    yesterday = local.replace(hour=12, minute=0).astimezone(UTC)
+    stamps = [now - timedelta(minutes=5), yesterday, now - timedelta(days=40)]
+    with app.app_context():
+        alice, bob = make_user('alice'), make_user('bob')
+        make_user('carol')
+        for i, stamp in enumerate(stamps):
+            db.session.add(Post(body=f'Post {i} by bob', author=bob, timestamp=stamp))
+        alice.follow(bob)
+        db.session.commit()
+
+
+def new_page(browser, live_server, **options):
+    context = browser.new_context(base_url=live_server.url, **options)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.watch = PageWatch(page, live_server.url)
+    return page
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(path=AXE)
+    found = page.evaluate(
+        """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})
+            .then(r => r.violations.map(v => v.id + ': ' +
+                v.nodes.map(n => n.target.join(' ') + ' (' +
+                    (n.any[0] || n.all[0] || {message: ''}).message + ')').join(', ')))""",
+        AXE_TAGS,
+    )
+    return found
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize('theme', ['light', 'dark'])
+@pytest.mark.parametrize('width', [390, 1280])
+def test_every_page_passes_axe_in_both_themes_and_widths(
+    browser, live_server, width, theme
+):
+    if not os.path.exists(AXE):
+        message = f'{AXE} not found: `make test` installs axe-core with npm'
+        if os.environ.get('REQUIRE_BROWSER'):
+            pytest.fail(message)
+        pytest.skip(message)
+    seed_people(live_server.app)
+    page = new_page(
+        browser, live_server, viewport={'width': width, 'height': 900},
+        color_scheme=theme, bypass_csp=True,  # only to inject axe
+    )  # fmt: skip
+    folder = os.path.join(ARTIFACTS, 'pages')
+    os.makedirs(folder, exist_ok=True)
+    problems = {}
+
+    def visit(name, path=None):
+        if path:
+            page.goto(path)
+        assert page.evaluate('document.documentElement.dataset.bsTheme') == theme
+        page.screenshot(path=os.path.join(folder, f'{name}-{width}-{theme}.png'),
+                        full_page=True)  # fmt: skip
+        found = axe_violations(page)
+        if found:
+            problems[name] = found
+
+    for name, path in SIGNED_OUT_PAGES.items():
+        visit(name, path)
+    browser_login(page, 'nobody', 'wrong password!')  # a form with errors
+    page.wait_for_selector('text=Invalid username or password')
+    visit('login-error')
+    browser_login(page, 'alice')
+    page.wait_for_url('**/index')
+    for name, path in SIGNED_IN_PAGES.items():
+        visit(name, path)
+    page.goto('/index')
+    page.fill('textarea[name=post]', 'x' * 150)
+    page.click('input[value=Post]')
+    page.wait_for_selector('.invalid-feedback')
+    visit('post-error')
+    page.context.close()
+    page = new_page(browser, live_server, viewport={'width': width, 'height': 900},
+                    color_scheme=theme, bypass_csp=True)  # fmt: skip
+    browser_login(page, 'carol')
+    page.wait_for_url('**/index')
+    visit('empty-timeline', '/index')
+    visit('empty-profile', '/user/carol')
+    page.context.close()
+    assert problems == {}
+
+
+@pytest.mark.browser
+def test_times_read_in_the_readers_time_zone(browser, live_server):
+    seed_people(live_server.app, 'Pacific/Auckland')
+    page = new_page(browser, live_server, timezone_id='Pacific/Auckland')
+    browser_login(page, 'alice')
+    page.wait_for_url('**/index')
+    times = page.locator('article time')
+    assert times.nth(0).inner_text() == '5 minutes ago'
+    assert times.nth(1).inner_text() == 'yesterday'
+    assert re.fullmatch(r'\d{1,2} \w{3} 20\d\d|\w{3} \d{1,2}, 20\d\d',
+                        times.nth(2).inner_text())  # fmt: skip
+    stamp = datetime.fromisoformat(times.nth(0).get_attribute('datetime'))
+    local = stamp.astimezone(ZoneInfo('Pacific/Auckland'))
+    title = times.nth(0).get_attribute('title')
+    assert f'{local:%-I:%M}' in title or f'{local:%H:%M}' in title
+    check_page(page)
+    page.context.close()
+    plain = new_page(browser, live_server, java_script_enabled=False)
+    browser_login(plain, 'alice')
+    plain.wait_for_url('**/index')
+    assert plain.locator('article time').nth(0).inner_text().endswith(' UTC')
+    plain.context.close()
+
+
+@pytest.mark.browser
+def test_the_composer_counts_and_posts_with_ctrl_enter(browser, live_server):
+    seed_people(live_server.app)
+    page = new_page(browser, live_server)
+    browser_login(page, 'alice')
+    page.wait_for_url('**/index')
+    counter = page.locator('#post-count')
+    assert counter.inner_text() == '140 characters left'
+    box = page.locator('textarea[name=post]')
+    box.fill('a' * 130 + '\n' + 'é' * 8)  # a line break counts once
+    assert counter.inner_text() == '1 character left'
+    box.fill('b' * 142)
+    assert counter.inner_text() == '2 characters too many'
+    assert box.get_attribute('aria-invalid') == 'true'
+    box.fill('line one\nline two ' + 'c' * 122)  # exactly 140
+    box.press('Control+Enter')
+    page.wait_for_selector('text=Your post is now live!')
+    assert 'line two' in page.locator('article').first.inner_text()
+    page.context.close()
+
+
+@pytest.mark.browser
+def test_the_whole_story_works_from_the_keyboard(browser, live_server):
+    seed_people(live_server.app)
+    page = new_page(browser, live_server)
+    browser_login(page, 'alice')
+    page.wait_for_url('**/index')
+    page.keyboard.press('Tab')
+    focused = page.evaluate('document.activeElement.textContent.trim()')
+    assert focused == 'Skip to main content'
+    outline = page.evaluate(
+        "getComputedStyle(document.activeElement).boxShadow + ' ' + "
+        'getComputedStyle(document.activeElement).outlineStyle'
+    )
+    assert outline.strip() not in ('none none', '')  # a visible focus ring
+    page.keyboard.press('Enter')
+    assert page.evaluate('document.activeElement.id') == 'main'
+    page.keyboard.press('Tab')  # into the content: the composer
+    page.keyboard.type('Typed without a mouse')
+    page.keyboard.press('Control+Enter')
+    page.wait_for_selector('text=Your post is now live!')
+    page.focus('nav .dropdown-toggle')
+    page.keyboard.press('Enter')
+    page.keyboard.press('ArrowDown')
+    assert page.evaluate('document.activeElement.textContent.trim()') == 'Profile'
+    page.keyboard.press('Enter')
+    page.wait_for_url('**/user/alice')
+    assert 'Typed without a mouse' in page.content()
+    page.context.close()
 
 
 @pytest.mark.slow
