@@ -2607,7 +2607,8 @@ def axe_violations(page) -> list[str]:
         """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})
             .then(r => r.violations.map(v => v.id + ': ' +
                 v.nodes.map(n => n.target.join(' ') + ' (' +
-                    (n.any[0] || n.all[0] || {message: ''}).message + ')').join(', ')))""",
+                    (n.any[0] || n.all[0] || {message: ''}).message + ')')
+                .join(', ')))""",
         AXE_TAGS,
     )
     return found
