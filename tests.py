@@ -2290,7 +2290,9 @@ def test_mail_doctor_says_what_to_change(make_app, settings, params, words):
 # ---------------------------------------------------------------- migrations
 
 
-def test_migrations_match_models_and_downgrade(make_app, tmp_path):
+def empty_database_app(make_app, tmp_path):
+    """An app on an empty database: PostgreSQL's test database emptied, or a
+    fresh SQLite file (its own, as Alembic's batch mode needs a real file)."""
     app = make_app()
     if not os.environ.get('TEST_DATABASE_URL'):
         url = f'sqlite:///{tmp_path}/migrated.db'
@@ -2304,6 +2306,12 @@ def test_migrations_match_models_and_downgrade(make_app, tmp_path):
         db.drop_all()
         with db.engine.begin() as conn:
             conn.execute(sa.text('DROP TABLE IF EXISTS alembic_version'))
+    return app
+
+
+def test_migrations_match_models_and_downgrade(make_app, tmp_path):
+    app = empty_database_app(make_app, tmp_path)
+    with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
@@ -2316,19 +2324,8 @@ def test_migrations_match_models_and_downgrade(make_app, tmp_path):
 
 
 def test_migration_brings_usernames_to_one_canonical_form(make_app, tmp_path):
-    app = make_app()
-    if not os.environ.get('TEST_DATABASE_URL'):
-        url = f'sqlite:///{tmp_path}/migrated.db'
-        config = type(
-            'C',
-            (TestConfig,),
-            {'SQLALCHEMY_DATABASE_URI': url, 'MAIL_SENDER_ENABLED': False},
-        )
-        app = create_app(config)
+    app = empty_database_app(make_app, tmp_path)
     with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.execute(sa.text('DROP TABLE IF EXISTS alembic_version'))
         upgrade(revision='0001')
         names = ['Carol', 'dave', 'carol', '\uff43\uff41\uff52\uff4f\uff4c']
         with db.engine.begin() as conn:

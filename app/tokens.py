@@ -54,9 +54,12 @@ def issue(user, purpose: str, expires_in: int, **claims) -> str:
     return jwt.encode(payload, key, algorithm='HS256')
 
 
-def _decode(token: str, purpose: str) -> tuple[dict | None, str, str | None]:
+def _decode(
+    token: str, purpose: str, verify_exp: bool = True
+) -> tuple[dict | None, str, str | None]:
     """(payload, reason, key): the first key that verifies the signature."""
-    reason = 'invalid'
+    if not isinstance(token, str) or len(token) > 4096:
+        return None, 'invalid', None
     for key in _keys():
         try:
             payload = jwt.decode(
@@ -64,14 +67,17 @@ def _decode(token: str, purpose: str) -> tuple[dict | None, str, str | None]:
                 key,
                 algorithms=['HS256'],
                 audience=f'microblog:{purpose}',
-                options={'require': ['exp', 'aud', purpose, 'state']},
+                options={
+                    'require': ['exp', 'aud', purpose, 'state'],
+                    'verify_exp': verify_exp,
+                },
             )
         except jwt.ExpiredSignatureError:
             return None, 'expired', None
         except jwt.InvalidTokenError:
             continue
         return payload, 'ok', key
-    return None, reason, None
+    return None, 'invalid', None
 
 
 def check(token: str, purpose: str, load: Callable) -> tuple:
@@ -81,8 +87,6 @@ def check(token: str, purpose: str, load: Callable) -> tuple:
     'used' means the account changed since the link was made (it was used,
     or the password or email changed).
     """
-    if not isinstance(token, str) or len(token) > 4096:
-        return None, 'invalid', {}
     payload, reason, key = _decode(token, purpose)
     if payload is None:
         return None, reason, {}
@@ -103,19 +107,6 @@ def check(token: str, purpose: str, load: Callable) -> tuple:
 def subject(token: str, purpose: str) -> int | None:
     """The account id of a genuine token for `purpose`, even an expired one
     (to offer a new link without asking for the address again)."""
-    if not isinstance(token, str) or len(token) > 4096:
-        return None
-    for key in _keys():
-        try:
-            payload = jwt.decode(
-                token,
-                key,
-                algorithms=['HS256'],
-                audience=f'microblog:{purpose}',
-                options={'require': ['exp', 'aud', purpose], 'verify_exp': False},
-            )
-        except jwt.InvalidTokenError:
-            continue
-        user_id = payload[purpose]
-        return user_id if type(user_id) is int else None
-    return None
+    payload, _, _ = _decode(token, purpose, verify_exp=False)
+    user_id = payload[purpose] if payload else None
+    return user_id if type(user_id) is int else None
