@@ -178,11 +178,11 @@ class User(UserMixin, db.Model):
             'is_followed': bool(row.is_followed),
         }
 
-    def followed_ids(self) -> list[int]:
+    def followed_ids(self, limit: int | None = None) -> list[int]:
         query = sa.select(followers.c.followed_id).where(
             followers.c.follower_id == self.id
         )
-        return list(db.session.scalars(query))
+        return list(db.session.scalars(query.limit(limit)))
 
     def following_posts(self) -> sa.Select:
         """Own and followed users' posts, newest first (the plain query;

@@ -84,11 +84,13 @@ def timeline_query(user: User, window: int) -> sa.Select:
     """`user.following_posts()`, reading only each author's newest `window`."""
     if db.engine.dialect.name == 'postgresql':
         return Post.listing().where(Post.id.in_(_newest_lateral(user, window)))
-    authors = [user.id, *user.followed_ids()]
+    authors = [user.id, *user.followed_ids(limit=MERGE_LIMIT)]
     if len(authors) > MERGE_LIMIT:
-        # Past SQLite's compound-select cap; with this many authors,
-        # walking all posts newest first finds a page quickly.
-        return Post.listing().where(Post.user_id.in_(authors))
+        # Past SQLite's compound-select cap. Following this many people, a
+        # page is found quickly by walking all posts newest first (SQLite
+        # would otherwise sort every followed author's posts).
+        walk = _WALK.bindparams(me=user.id, window=window)
+        return Post.listing().where(Post.id.in_(walk))
     params = {f'a{i}': author for i, author in enumerate(authors)}
     merged = _union_template(len(authors)).bindparams(window=window, **params)
     return Post.listing().where(Post.id.in_(merged))
@@ -116,6 +118,14 @@ def _newest_lateral(user: User, window: int) -> sa.Select:
         .order_by(newest.c.timestamp.desc(), newest.c.id.desc())
         .limit(window)
     )
+
+
+_WALK = sa.text(
+    'SELECT post.id FROM post INDEXED BY ix_post_timestamp_id '
+    'WHERE post.user_id = :me OR post.user_id IN '
+    '(SELECT followed_id FROM followers WHERE follower_id = :me) '
+    'ORDER BY post.timestamp DESC, post.id DESC LIMIT :window'
+).columns(id=sa.Integer)
 
 
 @functools.lru_cache(maxsize=128)
