@@ -2001,6 +2001,8 @@ def test_sessions_page_lists_and_signs_out_browsers(make_app):
         phone_id = db.session.scalar(
             sa.text("SELECT id FROM user_session WHERE client_address = '203.0.113.77'")
         )
+    for junk in ('9' * 20, '-1', 'x'):  # never a 500, nothing signed out
+        assert desk.post('/sessions', data={'session': junk}).status_code == 200
     assert desk.post('/sessions', data={'session': phone_id}).status_code == 302
     assert phone.get('/index').status_code == 302
     assert desk.get('/index').status_code == 200

@@ -52,7 +52,7 @@ class SignOutOthersForm(CurrentPasswordForm):
 
 
 class SignOutOneForm(BaseForm):
-    session = HiddenField(validators=[DataRequired(), Length(max=20)])
+    session = HiddenField(validators=[DataRequired(), Length(max=9)])  # an int4 id
     submit = SubmitField('Sign out')
 
 

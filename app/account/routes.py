@@ -77,7 +77,7 @@ def resend_confirmation():
         queue_signup_confirmation(current_user)
         db.session.commit()
         flash(f'We sent a new link to {current_user.email}.', 'info')
-    return redirect(request.referrer or url_for('main.index'))
+    return redirect(url_for('main.index'))
 
 
 @bp.route('/sessions', methods=['GET', 'POST'])
@@ -117,5 +117,6 @@ def _sign_out_others(form: SignOutOthersForm) -> str | None:
     count = sessions.revoke(current_user.id, UserSession.id != current_user.session_id)
     db.session.commit()
     audit('sessions_revoked', account=current_user.id, count=count)
-    flash(f'Signed out {count} other session(s).', 'info')
+    noun = 'session' if count == 1 else 'sessions'
+    flash(f'Signed out {count} other {noun}.', 'info')
     return 'others'
