@@ -29,6 +29,7 @@ from werkzeug.security import generate_password_hash
 
 from app import ConfigError, create_app, db, timeline
 from app.email import send_email
+from app.extensions import limiter
 from app.models import Post, User
 from app.outbox import OutboxMessage, backoff
 from app.security import safe_next_url
@@ -1610,8 +1611,6 @@ def test_sign_up_is_limited_per_client(make_app, caplog):
 
 
 def test_sign_in_works_while_the_rate_limit_store_is_down(make_app, caplog):
-    from app.extensions import limiter
-
     down = f'redis://127.0.0.1:{free_port()}'
     app = make_app(
         RATELIMIT_ENABLED=True,
