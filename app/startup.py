@@ -82,16 +82,30 @@ def _admin_mail_handler(app: Flask) -> logging.Handler:
     return handler
 
 
+class StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time of each record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def configure_logging(app: Flask) -> None:
     """Errors to ADMINS by email and everything to a file or stdout (not in
-    debug or testing)."""
+    debug or testing). The logger is shared by every app in the process, so
+    handlers a previous app added are replaced, not stacked."""
     app.logger.setLevel(logging.INFO)
     if app.debug or app.testing:
         return
+    for old in [h for h in app.logger.handlers if getattr(h, 'microblog', False)]:
+        app.logger.removeHandler(old)
+        old.close()
     if app.config['MAIL_SERVER'] and app.config['ADMINS']:
-        app.logger.addHandler(_admin_mail_handler(app))
+        mailer = _admin_mail_handler(app)
+        mailer.microblog = True
+        app.logger.addHandler(mailer)
     if app.config['LOG_TO_STDOUT']:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = StdoutHandler(sys.stdout)
     else:
         os.makedirs('logs', exist_ok=True)
         handler = RotatingFileHandler(
@@ -103,4 +117,5 @@ def configure_logging(app: Flask) -> None:
         )
     )
     handler.setLevel(logging.INFO)
+    handler.microblog = True
     app.logger.addHandler(handler)
