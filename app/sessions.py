@@ -39,6 +39,8 @@ class UserSession(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
     last_seen: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
     user_agent: so.Mapped[str] = so.mapped_column(sa.String(512), default='')
+    # "Chrome/Linux": browser and OS without versions, parsed once at sign-in.
+    agent_family: so.Mapped[str] = so.mapped_column(sa.String(128), default='')
     client_address: so.Mapped[str] = so.mapped_column(sa.String(64), default='')
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
 
@@ -71,6 +73,7 @@ def sign_in(user: User, remember: bool = False) -> None:
         token_hash=_digest(token),
         user_id=user.id,
         user_agent=(request.user_agent.string or '')[:512],
+        agent_family=agent_family(request.user_agent.string),
         client_address=(request.remote_addr or '')[:64],
     )
     db.session.add(record)
@@ -79,27 +82,17 @@ def sign_in(user: User, remember: bool = False) -> None:
     login_user(user, remember=remember)
 
 
-def is_new_browser(user: User, recent: int = 50) -> bool:
-    """True if this request's browser and OS (ignoring versions) match none
-    of the account's recent sign-ins; False for its very first sign-in."""
-    agents = list(
-        db.session.scalars(
-            sa.select(UserSession.user_agent)
-            .where(UserSession.user_id == user.id)
-            .order_by(UserSession.id.desc())
-            .limit(recent)
-        )
-    )
-    if not agents:
-        return False
-    here = _family(request.user_agent.string)
-    return all(_family(agent) != here for agent in agents)
-
-
-def _family(user_agent: str) -> tuple[str, str]:
-    result = parse_user_agent(user_agent or '')
-    browser = result.user_agent.family if result.user_agent else 'Unknown'
-    return browser, result.os.family if result.os else 'Unknown'
+def is_new_browser(user: User) -> bool:
+    """True if this request's browser and OS (versions ignored) match none of
+    the account's sign-ins; False for its very first sign-in."""
+    here = agent_family(request.user_agent.string)
+    seen, same = db.session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(UserSession.agent_family == here),
+        ).where(UserSession.user_id == user.id)
+    ).one()
+    return seen > 0 and same == 0
 
 
 def sign_out() -> None:
@@ -174,16 +167,24 @@ def live_sessions(user: User) -> list[SessionView]:
     ]
 
 
-def describe_agent(user_agent: str) -> tuple[str, str]:
-    """('Firefox 133', 'Windows'): browser and OS, from ua-parser's rules."""
+def _parse(user_agent: str) -> tuple[str, str, str]:
+    """(browser, its major version or '', OS), from ua-parser's rules."""
     result = parse_user_agent(user_agent or '')
-    browser = system = 'Unknown'
+    browser, major = 'Unknown', ''
     if result.user_agent is not None:
-        major = result.user_agent.major
-        browser = result.user_agent.family + (f' {major}' if major else '')
-    if result.os is not None:
-        system = result.os.family
-    return browser, system
+        browser, major = result.user_agent.family, result.user_agent.major or ''
+    return browser, major, result.os.family if result.os else 'Unknown'
+
+
+def agent_family(user_agent: str) -> str:
+    browser, _, system = _parse(user_agent)
+    return f'{browser}/{system}'[:128]
+
+
+def describe_agent(user_agent: str) -> tuple[str, str]:
+    """('Firefox 133', 'Windows'): browser and OS, for people to read."""
+    browser, major, system = _parse(user_agent)
+    return (f'{browser} {major}' if major else browser), system
 
 
 def approximate_address(address: str) -> str:

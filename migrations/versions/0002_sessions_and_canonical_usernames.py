@@ -53,6 +53,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen', sa.DateTime(), nullable=False),
     sa.Column('user_agent', sa.String(length=512), nullable=False),
+    sa.Column('agent_family', sa.String(length=128), nullable=False),
     sa.Column('client_address', sa.String(length=64), nullable=False),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_user_session_user_id_user')),
