@@ -52,20 +52,23 @@ def _account(row: OutboxMessage) -> User | None:
     return db.session.get(User, row.data.get('user'))
 
 
+def _confirmation(user: User, to: str, template: str, subject: str, **claims):
+    """A confirmation link for `to`, valid CONFIRM_TOKEN_EXPIRES from now."""
+    expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
+    purpose = 'change_email' if claims else 'confirm_email'
+    token = user.make_token(purpose, expires, **claims)
+    return build_message(
+        subject, to, template, user=user, token=token, hours=expires // 3600
+    )
+
+
 @handler(CONFIRM_SIGNUP)
 def build_signup_confirmation(row: OutboxMessage) -> Message | None:
     user = _account(row)
     if user is None or user.email_confirmed or user.email != row.recipients:
         return None  # nothing left to confirm at this address
-    expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
-    token = user.make_token('confirm_email', expires)
-    return build_message(
-        '[Microblog] Confirm your email address',
-        user.email,
-        'confirm_email',
-        user=user,
-        token=token,
-        hours=expires // 3600,
+    return _confirmation(
+        user, user.email, 'confirm_email', '[Microblog] Confirm your email address'
     )
 
 
@@ -75,15 +78,12 @@ def build_change_confirmation(row: OutboxMessage) -> Message | None:
     new_email = row.data.get('email')
     if user is None or not new_email:
         return None
-    expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
-    token = user.make_token('change_email', expires, email=new_email)
-    return build_message(
-        '[Microblog] Confirm your new email address',
+    return _confirmation(
+        user,
         new_email,
         'confirm_new_email',
-        user=user,
-        token=token,
-        hours=expires // 3600,
+        '[Microblog] Confirm your new email address',
+        email=new_email,
     )
 
 

@@ -22,7 +22,6 @@ from app.auth.forms import (
     ResetPasswordForm,
     ResetPasswordRequestForm,
 )
-from app.database import commit_unless_conflict
 from app.extensions import db, limiter
 from app.forms import EmptyForm, email_taken, username_taken
 from app.models import User
@@ -112,9 +111,8 @@ def _create_account(user: User) -> bool:
     except sa.exc.IntegrityError:
         db.session.rollback()
         return False
-    queue_signup_confirmation(user)
-    if not commit_unless_conflict():
-        return False
+    queue_signup_confirmation(user)  # needs the id: inserted by the flush
+    db.session.commit()
     audit('signup', account=user.id)
     return True
 
