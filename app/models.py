@@ -7,13 +7,14 @@ from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app, url_for
+from flask import current_app
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import tokens
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db
+from app.urls import url_maker
 
 
 def normalize_password(password: str) -> str:
@@ -30,6 +31,22 @@ def canonical_username(name: str) -> str:
 def _username_key_default(context) -> str:
     """For bulk inserts, which bypass the ORM's `validates` hook."""
     return canonical_username(context.get_current_parameters()['username'])
+
+
+def avatar_url_maker(size: int):
+    """A function from an email address to its avatar's URL at `size` pixels
+    (list pages make many: the URL is built once, then filled in)."""
+    if current_app.config.get('GRAVATAR', True):
+        local = None
+        gravatar = f'https://www.gravatar.com/avatar/{{}}?d=identicon&s={size}'
+    else:
+        local = url_maker('main.avatar', 'digest', size=size)
+
+    def url(email: str) -> str:
+        digest = hashlib.md5(email.encode('utf-8')).hexdigest()
+        return local(digest) if local else gravatar.format(digest)
+
+    return url
 
 
 followers = sa.Table(
@@ -115,10 +132,7 @@ class User(UserMixin, db.Model):
         return check_password_hash(self.password_hash, normalize_password(password))
 
     def avatar(self, size: int) -> str:
-        digest = hashlib.md5(self.email.encode('utf-8')).hexdigest()
-        if current_app.config.get('GRAVATAR', True):
-            return f'https://www.gravatar.com/avatar/{digest}?d=identicon&s={size}'
-        return url_for('main.avatar', digest=digest, size=size)
+        return avatar_url_maker(size)(self.email)
 
     def touch_last_seen(self, every: int = 60) -> bool:
         """Record a visit, at most once per `every` seconds (no write per request)."""
@@ -255,7 +269,8 @@ class Post(db.Model):
     __table_args__ = (
         # The profile list and the per-author timeline walk this index.
         sa.Index('ix_post_user_id_timestamp', 'user_id', 'timestamp', 'id'),
-        sa.Index('ix_post_timestamp_id', 'timestamp', 'id'),
+        # Explore walks this one; the timeline too, user_id read from it.
+        sa.Index('ix_post_timeline', 'timestamp', 'id', 'user_id'),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
