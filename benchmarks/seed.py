@@ -11,11 +11,24 @@ from app import db
 from app.models import Post, User, followers
 
 PASSWORD = 'benchmark password'
+HEAVY = 'heavy'  # the heavy follower's username
 CHUNK = 20_000
 
 
-def seed(app, users: int, follows: int, posts: int, rng_seed: int = 42) -> float:
-    """Recreate the schema and fill it; returns the seconds it took."""
+def seed(
+    app,
+    users: int,
+    follows: int,
+    posts: int,
+    heavy_follows: int = 0,
+    rng_seed: int = 42,
+) -> float:
+    """Recreate the schema and fill it; returns the seconds it took.
+
+    `users` accounts user0, user1, … each follow `follows` others at random;
+    with `heavy_follows`, one more account, HEAVY, follows that many.
+    Posts are spread at random over all accounts, one a second up to now.
+    """
     from flask_migrate import upgrade
 
     rng = random.Random(rng_seed)
@@ -27,47 +40,72 @@ def seed(app, users: int, follows: int, posts: int, rng_seed: int = 42) -> float
         upgrade()  # the real schema, indexes included
         password_hash = generate_password_hash(PASSWORD)
         now = datetime.now(UTC)
-        db.session.execute(
-            sa.insert(User),
-            [
+        names = [f'user{i}' for i in range(users)]
+        if heavy_follows:
+            names.append(HEAVY)
+        insert(
+            User,
+            (
                 {
-                    'username': f'user{i}',
-                    'email': f'user{i}@example.com',
+                    'username': name,
+                    'email': f'{name}@example.com',
                     'email_confirmed': True,
                     'password_hash': password_hash,
                     'last_seen': now,
                 }
-                for i in range(users)
-            ],
+                for name in names
+            ),
         )
         ids = list(db.session.scalars(sa.select(User.id).order_by(User.id)))
-        pairs = [
-            {'follower_id': uid, 'followed_id': other}
-            for uid in ids
-            for other in rng.sample(
-                [x for x in ids if x != uid], min(follows, users - 1)
-            )
-        ]
-        for start in range(0, len(pairs), CHUNK):
-            db.session.execute(sa.insert(followers), pairs[start : start + CHUNK])
+        insert(followers, follow_pairs(rng, ids[:users], follows))
+        if heavy_follows:
+            chosen = rng.sample(ids[:users], min(heavy_follows, users))
+            pairs = ({'follower_id': ids[-1], 'followed_id': i} for i in chosen)
+            insert(followers, pairs)
         first = now - timedelta(seconds=posts)
-        for start in range(0, posts, CHUNK):
-            rows = [
+        insert(
+            Post,
+            (
                 {
                     'body': f'Post number {n} from the benchmark seed.',
                     'timestamp': first + timedelta(seconds=n),
                     'user_id': rng.choice(ids),
                 }
-                for n in range(start, min(posts, start + CHUNK))
-            ]
-            db.session.execute(sa.insert(Post), rows)
+                for n in range(posts)
+            ),
+        )
         db.session.commit()
-        if db.engine.dialect.name == 'postgresql':
-            with db.engine.connect() as conn:
-                conn.execution_options(isolation_level='AUTOCOMMIT').execute(
-                    sa.text('VACUUM ANALYZE')
-                )
-        else:
-            with db.engine.begin() as conn:
-                conn.execute(sa.text('ANALYZE'))
+        analyze()
     return time.perf_counter() - started
+
+
+def follow_pairs(rng: random.Random, ids: list[int], follows: int):
+    """Each of `ids` follows `follows` others, without scanning `ids` per user."""
+    follows = min(follows, len(ids) - 1)
+    for uid in ids:
+        chosen = [i for i in rng.sample(ids, follows + 1) if i != uid][:follows]
+        for other in chosen:
+            yield {'follower_id': uid, 'followed_id': other}
+
+
+def insert(target, rows) -> None:
+    """Bulk-insert an iterable of row dicts, CHUNK at a time."""
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            db.session.execute(sa.insert(target), chunk)
+            chunk = []
+    if chunk:
+        db.session.execute(sa.insert(target), chunk)
+
+
+def analyze() -> None:
+    if db.engine.dialect.name == 'postgresql':
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level='AUTOCOMMIT').execute(
+                sa.text('VACUUM ANALYZE')
+            )
+    else:
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('ANALYZE'))
