@@ -1,5 +1,6 @@
 """Users, posts and follows; query logic lives here, transactions in the routes."""
 
+import functools
 import hashlib
 import unicodedata
 from datetime import datetime, timedelta
@@ -168,29 +169,21 @@ class User(UserMixin, db.Model):
 
     def profile_stats(self, viewer: Optional['User'] = None) -> dict:
         """Follower and following counts, and whether `viewer` follows: one query."""
-        f = followers
-        columns = [
-            sa.select(sa.func.count())
-            .where(f.c.followed_id == self.id)
-            .scalar_subquery()
-            .label('followers'),
-            sa.select(sa.func.count())
-            .where(f.c.follower_id == self.id)
-            .scalar_subquery()
-            .label('following'),
-        ]
-        viewer_id = viewer.id if viewer is not None else None
-        columns.append(
-            sa.exists()
-            .where(f.c.follower_id == viewer_id, f.c.followed_id == self.id)
-            .label('is_followed')
-        )
-        row = db.session.execute(sa.select(*columns)).one()
-        return {
-            'followers': row.followers,
-            'following': row.following,
-            'is_followed': bool(row.is_followed),
+        params = {'user': self.id, 'viewer': viewer.id if viewer else None}
+        return _stats(db.session.execute(_stats_query(), params).one())
+
+    @staticmethod
+    def profile(
+        username: str, viewer: Optional['User'] = None
+    ) -> tuple[Optional['User'], dict]:
+        """The user named `username` (any case or width) and its
+        `profile_stats`, in one query; (None, {}) if there is none."""
+        params = {
+            'key': canonical_username(username),
+            'viewer': viewer.id if viewer else None,
         }
+        row = db.session.execute(_profile_query(), params).first()
+        return (row[0], _stats(row)) if row else (None, {})
 
     def followed_ids(self, limit: int | None = None) -> list[int]:
         query = sa.select(followers.c.followed_id).where(
@@ -287,3 +280,37 @@ class Post(db.Model):
     def listing() -> sa.Select:
         """Posts newest first (paginate_posts() adds the authors)."""
         return sa.select(Post).order_by(Post.timestamp.desc(), Post.id.desc())
+
+
+def _stats_columns(user_id) -> list:
+    f = followers
+    viewer = sa.bindparam('viewer', type_=sa.Integer)
+    count = sa.select(sa.func.count())
+    return [
+        count.where(f.c.followed_id == user_id).scalar_subquery().label('followers'),
+        count.where(f.c.follower_id == user_id).scalar_subquery().label('following'),
+        sa.exists()
+        .where(f.c.follower_id == viewer, f.c.followed_id == user_id)
+        .label('is_followed'),
+    ]
+
+
+def _stats(row) -> dict:
+    return {
+        'followers': row.followers,
+        'following': row.following,
+        'is_followed': bool(row.is_followed),
+    }
+
+
+# Built once each: a profile page costs less to run than to build.
+@functools.cache
+def _stats_query() -> sa.Select:
+    return sa.select(*_stats_columns(sa.bindparam('user', type_=sa.Integer)))
+
+
+@functools.cache
+def _profile_query() -> sa.Select:
+    return sa.select(User, *_stats_columns(User.id)).where(
+        User.username_key == sa.bindparam('key')
+    )

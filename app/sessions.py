@@ -48,17 +48,21 @@ class UserSession(db.Model):
         return f'<UserSession {self.id} of user {self.user_id}>'
 
 
+# Built once: on every signed-in request, building it cost as much as running it.
+_LOAD_USER = (
+    sa.select(User, UserSession.id, UserSession.last_seen)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(UserSession.token_hash == sa.bindparam('token_hash'))
+    .where(UserSession.revoked_at.is_(None))
+)
+
+
 @login.user_loader
 def load_user(token: str) -> User | None:
     """The account of a live sign-in: one query for the user and its row."""
     if not isinstance(token, str) or len(token) > 100:
         return None
-    row = db.session.execute(
-        sa.select(User, UserSession.id, UserSession.last_seen)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(UserSession.token_hash == _digest(token))
-        .where(UserSession.revoked_at.is_(None))
-    ).first()
+    row = db.session.execute(_LOAD_USER, {'token_hash': _digest(token)}).first()
     if row is None:
         return None
     user, user.session_id, user.session_last_seen = row

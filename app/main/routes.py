@@ -2,6 +2,7 @@ import hashlib
 
 from flask import (
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -17,7 +18,7 @@ from app.extensions import db
 from app.forms import EmptyForm
 from app.main import bp
 from app.main.forms import EditProfileForm, PostForm
-from app.models import Post, User, canonical_username
+from app.models import Post, User
 
 CONFIRM_FIRST = 'Confirm your email address first: use the link we sent you.'
 
@@ -70,11 +71,10 @@ def explore():
 @login_required
 def user(username):
     """A profile: 404 for an unknown user."""
-    user = db.first_or_404(
-        db.select(User).where(User.username_key == canonical_username(username))
-    )
+    user, stats = User.profile(username, viewer=current_user)
+    if user is None:
+        abort(404)
     posts = timeline.profile_page(user, page_number(), per_page())
-    stats = user.profile_stats(viewer=current_user)
     return render_template(
         'main/user.html',
         user=user,
