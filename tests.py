@@ -126,11 +126,15 @@ def test_follow_and_unfollow(app):
         db.session.commit()
         assert u1.is_following(u2)
         assert u1.following_count() == 1 and u2.followers_count() == 1
-        assert u2.profile_stats(viewer=u1) == {
-            'followers': 1,
-            'following': 0,
-            'is_followed': True,
-        }
+        assert User.profile('SUSAN', viewer=u1) == (
+            u2,
+            {
+                'followers': 1,
+                'following': 0,
+                'is_followed': True,
+            },
+        )
+        assert User.profile('nobody', viewer=u1) == (None, {})
         u1.unfollow(u2)
         db.session.commit()
         assert not u1.is_following(u2)

@@ -1,21 +1,19 @@
 """Users, posts and follows; query logic lives here, transactions in the routes."""
 
 import functools
-import hashlib
 import unicodedata
 from datetime import datetime, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import tokens
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db
-from app.urls import url_maker
+from app.urls import avatar_url_maker
 
 
 def normalize_password(password: str) -> str:
@@ -32,22 +30,6 @@ def canonical_username(name: str) -> str:
 def _username_key_default(context) -> str:
     """For bulk inserts, which bypass the ORM's `validates` hook."""
     return canonical_username(context.get_current_parameters()['username'])
-
-
-def avatar_url_maker(size: int):
-    """A function from an email address to its avatar's URL at `size` pixels
-    (list pages make many: the URL is built once, then filled in)."""
-    if current_app.config.get('GRAVATAR', True):
-        local = None
-        gravatar = f'https://www.gravatar.com/avatar/{{}}?d=identicon&s={size}'
-    else:
-        local = url_maker('main.avatar', 'digest', size=size)
-
-    def url(email: str) -> str:
-        digest = hashlib.md5(email.encode('utf-8')).hexdigest()
-        return local(digest) if local else gravatar.format(digest)
-
-    return url
 
 
 followers = sa.Table(
@@ -167,17 +149,13 @@ class User(UserMixin, db.Model):
         query = sa.select(sa.func.count()).where(followers.c.follower_id == self.id)
         return db.session.scalar(query)
 
-    def profile_stats(self, viewer: Optional['User'] = None) -> dict:
-        """Follower and following counts, and whether `viewer` follows: one query."""
-        params = {'user': self.id, 'viewer': viewer.id if viewer else None}
-        return _stats(db.session.execute(_stats_query(), params).one())
-
     @staticmethod
     def profile(
         username: str, viewer: Optional['User'] = None
     ) -> tuple[Optional['User'], dict]:
-        """The user named `username` (any case or width) and its
-        `profile_stats`, in one query; (None, {}) if there is none."""
+        """The user named `username` (any case or width), with its follower
+        and following counts and whether `viewer` follows it, in one query;
+        (None, {}) if there is no such user."""
         params = {
             'key': canonical_username(username),
             'viewer': viewer.id if viewer else None,
@@ -185,11 +163,10 @@ class User(UserMixin, db.Model):
         row = db.session.execute(_profile_query(), params).first()
         return (row[0], _stats(row)) if row else (None, {})
 
-    def followed_ids(self, limit: int | None = None) -> list[int]:
-        query = sa.select(followers.c.followed_id).where(
-            followers.c.follower_id == self.id
-        )
-        return list(db.session.scalars(query.limit(limit)))
+    def followed_ids(self, limit: int) -> list[int]:
+        """Up to `limit` ids of the users this one follows."""
+        params = {'user': self.id, 'limit': limit}
+        return list(db.session.connection().scalars(_followed_query(), params))
 
     def following_posts(self) -> sa.Select:
         """Own and followed users' posts, newest first (the plain query;
@@ -200,9 +177,6 @@ class User(UserMixin, db.Model):
         return Post.listing().where(
             sa.or_(Post.user_id == self.id, Post.user_id.in_(followed))
         )
-
-    def user_posts(self) -> sa.Select:
-        return Post.listing().where(Post.user_id == self.id)
 
     # Emailed-link tokens (app.tokens: signed, expiring, purpose-bound)
 
@@ -303,14 +277,18 @@ def _stats(row) -> dict:
     }
 
 
-# Built once each: a profile page costs less to run than to build.
-@functools.cache
-def _stats_query() -> sa.Select:
-    return sa.select(*_stats_columns(sa.bindparam('user', type_=sa.Integer)))
-
-
+# Built once each: these cost less to run than to build.
 @functools.cache
 def _profile_query() -> sa.Select:
     return sa.select(User, *_stats_columns(User.id)).where(
         User.username_key == sa.bindparam('key')
+    )
+
+
+@functools.cache
+def _followed_query() -> sa.Select:
+    return (
+        sa.select(followers.c.followed_id)
+        .where(followers.c.follower_id == sa.bindparam('user'))
+        .limit(sa.bindparam('limit', type_=sa.Integer))
     )

@@ -18,8 +18,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Post, User, avatar_url_maker, followers
-from app.urls import url_maker
+from app.models import Post, User, followers
+from app.urls import avatar_url_maker, url_maker
 
 # SQLite caps a compound SELECT at 500 terms: the timeline merges up to this.
 MERGE_LIMIT = 400
@@ -97,7 +97,8 @@ def profile_page(user: User, page: int, per_page: int) -> Page:
 def _page(statement: sa.Select, page: int, per_page: int, **params) -> Page:
     page = max(1, page)
     limits = {'limit': per_page + 1, 'offset': (page - 1) * per_page}
-    rows = db.session.execute(statement, {**params, **limits}).all()
+    # Core rows, no ORM objects: run on the session's connection directly.
+    rows = db.session.connection().execute(statement, {**params, **limits}).all()
     return Page(cards(rows[:per_page]), page, per_page, len(rows) > per_page)
 
 

@@ -1,10 +1,12 @@
-"""URLs for list pages, which need one per post: `url_for` once, then fill in."""
+"""URLs built once and reused: per post on list pages, per page for static
+files (`url_for` costs about as much as rendering a post)."""
 
+import hashlib
 import re
 from collections.abc import Callable
 from urllib.parse import quote
 
-from flask import url_for
+from flask import current_app, request, url_for
 
 _MARK = '@@'  # kept as is by URL quoting, so it can be found again
 _SAFE = "!$&'()*+,/:;=@"  # what Werkzeug's default converter leaves unquoted
@@ -22,3 +24,32 @@ def url_maker(endpoint: str, field: str, **values) -> Callable[[str], str]:
         return f'{head}{value}{tail}'
 
     return make
+
+
+_static_urls: dict[tuple[str, str, str], str] = {}
+
+
+def static_url(endpoint: str, filename: str) -> str:
+    """`url_for(endpoint, filename=filename)`, remembered per script root
+    (static files do not change while the app runs)."""
+    key = (request.script_root, endpoint, filename)
+    url = _static_urls.get(key)
+    if url is None:
+        url = _static_urls[key] = url_for(endpoint, filename=filename)
+    return url
+
+
+def avatar_url_maker(size: int):
+    """A function from an email address to its avatar's URL at `size` pixels
+    (list pages make many: the URL is built once, then filled in)."""
+    if current_app.config.get('GRAVATAR', True):
+        local = None
+        gravatar = f'https://www.gravatar.com/avatar/{{}}?d=identicon&s={size}'
+    else:
+        local = url_maker('main.avatar', 'digest', size=size)
+
+    def url(email: str) -> str:
+        digest = hashlib.md5(email.encode('utf-8')).hexdigest()
+        return local(digest) if local else gravatar.format(digest)
+
+    return url

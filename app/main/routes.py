@@ -80,7 +80,6 @@ def user(username):
         user=user,
         posts=posts,
         stats=stats,
-        form=EmptyForm(),
         endpoint='main.user',
     )
 
