@@ -1,24 +1,28 @@
-"""`make bench`: seed a database, serve it with gunicorn, load it with wrk.
+"""`make bench`: seed databases, serve them with gunicorn, load them with wrk.
 
-    python -m benchmarks.run                      # 100,000 posts on SQLite
-    python -m benchmarks.run --posts 1000000
-    python -m benchmarks.run --sizes 10000,1000000  # several sizes, one run
-    python -m benchmarks.run --database-url postgresql+psycopg://postgres@127.0.0.1/bench
+    python -m benchmarks.run                  # SQLite 100k and 1M, PostgreSQL 1M
+    python -m benchmarks.run --sizes 100000 --pg-sizes ''    # quick, SQLite only
+    python -m benchmarks.run --reuse          # keep databases already seeded
 
-Prints one Markdown table per size: req/s, p50, p99, errors (non-2xx/3xx
-and socket errors), each page's ratio to the trivial-Flask ceiling and to
-anonymous /login, and the SQL statements each page runs.
+Each run seeds through the models (1,000 users below 1,000,000 posts,
+100,000 at and above; 50 follows each; plus `heavy`, following 2,000, when
+there are enough users), serves the app with gunicorn (2 sync workers) next
+to a trivial Flask app (the ceiling), and loads each page with wrk for
+`--rounds` rounds of `--duration` seconds, pages interleaved, so a slow
+minute of a noisy machine hits every page alike. Per run it prints req/s,
+p50 and p99 (medians over the rounds), errors, ratios to the ceiling and to
+anonymous /login, SQL statements per page and resident memory per worker;
+then one table of targets, met or not.
 """
 
 import argparse
 import os
-import sys
-import tempfile
+import statistics
 
 import sqlalchemy as sa
 
 from app import db
-from app.testing import SMTPSink, StatementCounter
+from app.testing import SMTPSink
 from benchmarks.common import (
     RESULTS,
     ROOT,
@@ -32,7 +36,55 @@ from benchmarks.common import (
     lua_script,
     run_wrk,
 )
-from benchmarks.seed import PASSWORD, seed
+from benchmarks.report import print_run, print_targets, statements_per_page
+from benchmarks.seed import HEAVY, PASSWORD, seed
+
+PG_URL = 'postgresql+psycopg://postgres@127.0.0.1:5432/bench'
+HEAVY_FOLLOWS = 2_000
+CEILING = 'trivial Flask (ceiling)'
+LOGIN = 'anonymous GET /login'
+HEAVY_PAGE = f'GET /index, following {HEAVY_FOLLOWS:,}'
+# (row name, path, who): None is anonymous.
+READS = [
+    (LOGIN, '/login', None),
+    ('GET /explore', '/explore', 'user0'),
+    ('GET /explore?page=2000', '/explore?page=2000', 'user0'),
+    ('GET /index', '/index', 'user0'),
+    ('GET /user/user1', '/user/user1', 'user0'),
+    (HEAVY_PAGE, '/index', HEAVY),
+]
+
+
+def users_for(posts: int) -> int:
+    return 1_000 if posts < 1_000_000 else 100_000
+
+
+def prepare(args, url: str, posts: int) -> tuple[object, str]:
+    """The app on `url`, seeded for `posts` (or as found, with --reuse)."""
+    users = args.users or users_for(posts)
+    heavy = HEAVY_FOLLOWS if users > HEAVY_FOLLOWS else 0
+    ensure_database(url)
+    app = local_app(url)
+    expected = users + (1 if heavy else 0), posts
+    if args.reuse and counts(app) == expected:
+        note = f'reused: {users:,} users, {posts:,} posts'
+    else:
+        seconds = seed(app, users, args.follows, posts, heavy_follows=heavy)
+        note = f'seeded {users:,} users, {posts:,} posts in {seconds:.0f} s'
+    return app, note
+
+
+def counts(app) -> tuple[int, int]:
+    try:
+        with app.app_context():
+            n = [
+                db.session.scalar(sa.select(sa.func.count()).select_from(table))
+                for table in (sa.table('user'), sa.table('post'))
+            ]
+            db.engine.dispose()
+            return tuple(n)
+    except sa.exc.DBAPIError:
+        return (0, 0)
 
 
 def ensure_database(url: str) -> None:
@@ -53,177 +105,151 @@ def ensure_database(url: str) -> None:
     admin.dispose()
 
 
-def statements_per_page(app, pages: list[str]) -> dict[str, int]:
-    client = app.test_client()
-    client.post('/login', data={'username': 'user0', 'password': PASSWORD})
-    client.get('/index')  # last_seen written now, not during the count
-    with app.app_context():
-        engine = db.engine
-    counts = {}
-    for page in pages:
-        if page.startswith('POST'):
-            continue
-        with StatementCounter(engine) as counter:
-            response = client.get(page)
-        assert response.status_code == 200, (page, response.status_code)
-        counts[page] = counter.count
-    return counts
+def postgres_reachable(url: str) -> bool:
+    engine = sa.create_engine(sa.make_url(url).set(database='postgres'))
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
 
 
-def count_posts(app) -> int:
-    with app.app_context():
-        n = db.session.scalar(sa.select(sa.func.count()).select_from(sa.table('post')))
-        db.engine.dispose()
-    return n
+def worker_rss_mib(master_pid: int) -> list[float]:
+    """Resident memory of each gunicorn worker (children of the master)."""
+    with open(f'/proc/{master_pid}/task/{master_pid}/children') as f:
+        pids = f.read().split()
+    sizes = []
+    for pid in pids:
+        with open(f'/proc/{pid}/status') as f:
+            line = next(line for line in f if line.startswith('VmRSS'))
+        sizes.append(int(line.split()[1]) / 1024)
+    return sorted(sizes)
 
 
-def benchmark_size(args, posts: int, smtp_port: int) -> list[dict]:
-    url = args.database_url or f'sqlite:///{RESULTS}/bench-{posts}.db'
-    ensure_database(url)
-    app = local_app(url)
-    seconds = seed(app, args.users, args.follows, posts)
-    backend = sa.make_url(url).get_backend_name()
-    print(
-        f'\nSeeded {args.users} users, {args.follows} follows each, {posts} posts '
-        f'in {seconds:.1f}s ({backend})',
-        flush=True,
+def measure_reads(args, server, ceiling, reads) -> dict[str, dict]:
+    """Interleaved rounds over every page; medians per page."""
+    targets = [(CEILING, ceiling.url + '/', None)]
+    for name, path, script in reads:
+        targets.append((name, server.url + path, script))
+    for _, url, script in targets:  # warm up: caches, first-request work
+        run_wrk(url, 1, script)
+    rounds = {name: [] for name, _, _ in targets}
+    for _ in range(args.rounds):
+        for name, url, script in targets:
+            rounds[name].append(run_wrk(url, args.duration, script))
+    return {name: median_result(results) for name, results in rounds.items()}
+
+
+def median_result(results: list[dict]) -> dict:
+    merged = {
+        key: statistics.median(r[key] for r in results) for key in ('rps', 'p50', 'p99')
+    }
+    merged['errors'] = sum(r['errors'] for r in results)
+    merged['requests'] = sum(r['requests'] for r in results)
+    return merged
+
+
+def cookie_scripts(server, names: set[str]) -> dict[str, str]:
+    scripts = {}
+    for name in names:
+        reader = login(server.url, name, PASSWORD)
+        path = os.path.join(RESULTS, f'get-{name}.lua')
+        scripts[name] = lua_script(path, cookie=reader.cookie_header())
+    return scripts
+
+
+def measure_writes(args, server, app, users: int) -> dict[str, dict]:
+    results = {}
+    writer = login(server.url, 'user0', PASSWORD)
+    write = form_post_script(
+        os.path.join(RESULTS, 'write.lua'),
+        writer,
+        '/index',
+        '"post=bench+write+" .. counter .. "-" .. math.random(1000000000)',
     )
-    pages = ['/explore', '/explore?page=2000', '/index', '/user/user1']
-    sql = statements_per_page(app, pages)
+    before = counts(app)[1]
+    writes = run_wrk(server.url + '/index', args.write_duration, write)
+    writes['stored'] = counts(app)[1] - before
+    results[f'POST /index ({args.write_duration} s of writes)'] = writes
+    # Half the addresses belong to an account, half do not.
+    email = f'"user" .. math.random(0, {2 * users - 1}) .. "%40example.com"'
+    reset = form_post_script(
+        os.path.join(RESULTS, 'reset.lua'),
+        Browser(server.url),
+        '/reset_password_request',
+        f'"email=" .. {email}',
+    )
+    url = server.url + '/reset_password_request'
+    results['POST /reset_password_request'] = run_wrk(url, args.duration, reset)
+    return results
+
+
+def benchmark(args, label: str, url: str, posts: int, smtp_port: int) -> dict:
+    app, note = prepare(args, url, posts)
+    users = counts(app)[0]
+    print(f'\n{label}, {posts:,} posts: {note}', flush=True)
+    has_heavy = users > HEAVY_FOLLOWS
+    reads = [r for r in READS if has_heavy or r[0] != HEAVY_PAGE]
+    sql = statements_per_page(app, [(name, path, who) for name, path, who in reads])
     with app.app_context():
         db.engine.dispose()
-
-    results = []
-    scripts = tempfile.mkdtemp(prefix='wrk-', dir=RESULTS)
-    duration = args.duration
-    with Gunicorn('ceiling:app', {}, cwd=os.path.join(ROOT, 'benchmarks')) as ceiling:
-        results.append(
-            ('trivial Flask (ceiling)', run_wrk(ceiling.url + '/', duration))
-        )
-    with Gunicorn('microblog:app', app_env(url, smtp_port)) as server:
-        anonymous = run_wrk(server.url + '/login', duration)
-        results.append(('anonymous GET /login', anonymous))
-        reader = login(server.url, 'user0', PASSWORD)
-        get = lua_script(
-            os.path.join(scripts, 'get.lua'), cookie=reader.cookie_header()
-        )
-        for page in pages:
-            results.append((f'GET {page}', run_wrk(server.url + page, duration, get)))
-
-        write = form_post_script(
-            os.path.join(scripts, 'write.lua'),
-            reader,
-            '/index',
-            '"post=bench+write+" .. counter .. "-" .. math.random(1000000000)',
-        )
-        before = count_posts(app)
-        writes = run_wrk(server.url + '/index', args.write_duration, write)
-        writes['stored'] = count_posts(app) - before
-        results.append((f'POST /index ({args.write_duration}s of writes)', writes))
-
-        # Half the addresses belong to an account, half do not.
-        email = f'"user" .. math.random(0, {2 * args.users - 1}) .. "%40example.com"'
-        url = server.url + '/reset_password_request'
-        reset = form_post_script(
-            os.path.join(scripts, 'reset.lua'),
-            Browser(server.url),
-            '/reset_password_request',
-            f'"email=" .. {email}',
-        )
-        results.append(('POST /reset_password_request', run_wrk(url, duration, reset)))
-    return [
-        {'page': name, **r, 'sql': sql.get(name.removeprefix('GET '), '')}
-        for name, r in results
-    ]
-
-
-def print_table(posts: int, rows: list[dict]) -> None:
-    ceiling = rows[0]['rps']
-    login_rps = rows[1]['rps']
-    print(f'\n### {posts:,} posts\n')
-    print('| page | req/s | p50 ms | p99 ms | errors | vs ceiling | vs /login | SQL |')
-    print('|---|---:|---:|---:|---:|---:|---:|---:|')
-    for r in rows:
-        print(
-            f'| {r["page"]} | {r["rps"]:.0f} | {r["p50"]:.2f} | {r["p99"]:.2f} '
-            f'| {r["errors"]} | {r["rps"] / ceiling:.2f} '
-            f'| {r["rps"] / login_rps:.2f} | {r["sql"]} |'
-        )
-    for r in rows:
-        if 'stored' in r:
-            accepted = r['requests'] - r['errors']
-            verdict = 'all stored' if r['stored'] >= accepted else 'POSTS MISSING'
-            print(
-                f'\nWrites: {r["requests"]} requests, {r["errors"]} errors, '
-                f'{accepted} accepted, {r["stored"]} posts stored ({verdict}).'
-            )
-    sys.stdout.flush()
-
-
-def print_targets(by_size: dict[int, list[dict]]) -> None:
-    sizes = sorted(by_size)
-    big = {r['page']: r for r in by_size[sizes[-1]]}
-    login = big['anonymous GET /login']
-    explore = big['GET /explore']
-    reset = big['POST /reset_password_request']
-    checks = [
-        (
-            '/index req/s / /login req/s',
-            big['GET /index']['rps'] / login['rps'],
-            '>=',
-            0.30,
-        ),
-        ('/explore req/s / /login req/s', explore['rps'] / login['rps'], '>=', 0.30),
-        (
-            '/explore?page=2000 req/s / /explore req/s',
-            big['GET /explore?page=2000']['rps'] / explore['rps'],
-            '>=',
-            0.50,
-        ),
-        ('reset POST p50 / /login p50', reset['p50'] / login['p50'], '<=', 1.5),
-    ]
-    if len(sizes) > 1:
-        small = {r['page']: r for r in by_size[sizes[0]]}
-        for page in ('GET /index', 'GET /explore'):
-            name = f'{page} p50 at {sizes[-1]:,} / at {sizes[0]:,} posts'
-            checks.append((name, big[page]['p50'] / small[page]['p50'], '<=', 1.25))
-    worst = max(r['sql'] for rows in by_size.values() for r in rows if r['sql'] != '')
-    checks.append(('SQL statements per list page (max)', worst, '<=', 4))
-    w = next(r for r in by_size[sizes[-1]] if 'stored' in r)
-    checks.append(('write errors', w['errors'], '<=', 0))
-    accepted = w['requests'] - w['errors']
-    checks.append(('posts stored / writes accepted', w['stored'] / accepted, '>=', 1))
-    print(f'\n### Targets at {sizes[-1]:,} posts\n')
-    print('| target | measured | goal | met |')
-    print('|---|---:|---:|---|')
-    for name, value, op, goal in checks:
-        met = value >= goal if op == '>=' else value <= goal
-        print(f'| {name} | {value:.2f} | {op} {goal} | {"yes" if met else "NO"} |')
+    ceiling_dir = os.path.join(ROOT, 'benchmarks')
+    with (
+        Gunicorn('ceiling:app', {}, cwd=ceiling_dir) as ceiling,
+        Gunicorn('microblog:app', app_env(url, smtp_port)) as server,
+    ):
+        scripts = cookie_scripts(server, {who for _, _, who in reads if who})
+        plan = [(name, path, scripts.get(who)) for name, path, who in reads]
+        rss_start = worker_rss_mib(server.process.pid)
+        rows = measure_reads(args, server, ceiling, plan)
+        rss_end = worker_rss_mib(server.process.pid)
+        rows.update(measure_writes(args, server, app, users))
+    for name, count in sql.items():
+        rows[name]['sql'] = count
+    return {
+        'label': f'{label} {posts:,}',
+        'rows': rows,
+        'rss': (rss_start, rss_end),
+        'heavy': has_heavy,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--posts', type=int, default=100_000)
-    parser.add_argument(
-        '--sizes', help='comma-separated post counts, e.g. 10000,1000000'
-    )
-    parser.add_argument('--users', type=int, default=1000)
+    parser.add_argument('--sizes', default='100000,1000000', help='SQLite runs')
+    parser.add_argument('--pg-sizes', default='1000000', help="'' for none")
+    parser.add_argument('--pg-url', default=PG_URL)
+    parser.add_argument('--users', type=int, help='default: by size, see above')
     parser.add_argument('--follows', type=int, default=50)
-    parser.add_argument('--duration', type=int, default=10, help='seconds per page')
-    parser.add_argument('--write-duration', type=int, default=30)
-    parser.add_argument('--database-url', help='default: a SQLite file per size')
+    parser.add_argument('--duration', type=int, default=5, help='seconds per round')
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--write-duration', type=int, default=10)
+    parser.add_argument('--reuse', action='store_true', help='skip seeding')
     args = parser.parse_args()
     ensure_wrk()
     os.makedirs(RESULTS, exist_ok=True)
-    sizes = [int(s) for s in args.sizes.split(',')] if args.sizes else [args.posts]
+
+    def sizes(text: str) -> list[int]:
+        return [int(s) for s in text.split(',') if s.strip()]
+
+    plan = [
+        ('SQLite', f'sqlite:///{RESULTS}/bench-{posts}.db', posts)
+        for posts in sizes(args.sizes)
+    ]
+    if sizes(args.pg_sizes) and not postgres_reachable(args.pg_url):
+        print(f'\nPostgreSQL is not reachable at {args.pg_url}: its runs are skipped.')
+    elif sizes(args.pg_sizes):
+        plan += [('PostgreSQL', args.pg_url, posts) for posts in sizes(args.pg_sizes)]
 
     sink = SMTPSink().start()  # receives the reset emails
     try:
-        by_size = {}
-        for posts in sizes:
-            by_size[posts] = benchmark_size(args, posts, sink.port)
-            print_table(posts, by_size[posts])
-        print_targets(by_size)
+        runs = []
+        for label, url, posts in plan:
+            runs.append(benchmark(args, label, url, posts, sink.port))
+            print_run(runs[-1], CEILING, LOGIN)
+        print_targets(runs, CEILING, LOGIN, HEAVY_PAGE)
         print(f'\nReset emails received by the SMTP sink: {len(sink.messages)}')
     finally:
         sink.stop()
