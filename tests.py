@@ -170,12 +170,35 @@ def test_following_posts_newest_first(app):
         assert posts_of(david) == [posts['david']]
 
 
-@pytest.mark.parametrize('merge_limit', [400, 1])
-def test_timeline_pages_match_the_plain_query(app, monkeypatch, merge_limit):
+# (MERGE_LIMIT, WALK_BUDGET, users estimated, the ways page 1 is found)
+TIMELINE_WAYS = {
+    'merge': (400, 0, 5, ['merge']),
+    'walk': (400, 5_000, 5, ['recent walk']),
+    'walk falls short, merge': (400, 5_000, 0.01, ['recent walk', 'merge']),
+    'walk past MERGE_LIMIT': (1, 5_000, 5, ['walk']),
+}
+
+
+@pytest.mark.parametrize('way', TIMELINE_WAYS)
+def test_timeline_pages_match_the_plain_query(app, monkeypatch, way):
     """The index-backed timeline returns exactly the plain query's pages,
-    whether it merges each author's newest (SQLite, PostgreSQL) or walks
-    all posts newest first (SQLite past MERGE_LIMIT authors)."""
+    whichever way it finds them."""
+    merge_limit, budget, users, expected_ways = TIMELINE_WAYS[way]
     monkeypatch.setattr(timeline, 'MERGE_LIMIT', merge_limit)
+    monkeypatch.setattr(timeline, 'WALK_BUDGET', budget)
+    monkeypatch.setattr(timeline, '_user_count', lambda: users)
+    names = {
+        timeline._recent_walk_page(): 'recent walk',
+        timeline._walk_page(): 'walk',
+    }
+    used = []
+    real_page = timeline._page
+
+    def page(statement, *args, **kwargs):
+        used.append(names.get(statement, 'merge'))
+        return real_page(statement, *args, **kwargs)
+
+    monkeypatch.setattr(timeline, '_page', page)
     with app.app_context():
         reader, *authors = (make_user(f'u{i}') for i in range(5))
         start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -189,9 +212,12 @@ def test_timeline_pages_match_the_plain_query(app, monkeypatch, merge_limit):
         expected = list(db.session.scalars(reader.following_posts()))
         assert {p.author for p in expected} == {reader, *authors[:3]}
         for per_page in (3, 7):
-            for page in range(1, 8):
-                got = timeline.home_page(reader, page, per_page)
-                first = (page - 1) * per_page
+            for page_number in range(1, 8):
+                used.clear()
+                got = timeline.home_page(reader, page_number, per_page)
+                if page_number == 1 and db.engine.dialect.name == 'sqlite':
+                    assert used == expected_ways
+                first = (page_number - 1) * per_page
                 want = expected[first : first + per_page]
                 assert [c.id for c in got.items] == [p.id for p in want]
                 assert got.has_next == (len(expected) > first + per_page)
@@ -536,7 +562,10 @@ def test_list_pages_use_a_constant_number_of_statements(
         db.session.commit()
     client = app.test_client()
     AuthActions(client).login('reader')
-    client.get('/index')  # last_seen was just written: no write below
+    # last_seen and this process's estimate of all users (a statement every
+    # USER_COUNT_TTL seconds) are fresh now: neither is counted below.
+    monkeypatch.setattr(timeline, '_user_count_cache', [0.0, 0])
+    client.get('/index')
 
     def count(url: str) -> int:
         with count_statements(app) as counter:
@@ -550,7 +579,8 @@ def test_list_pages_use_a_constant_number_of_statements(
     }
     assert client.get('/explore').data.count(b'<article') == per_page
     # The same for both page sizes: compare with the recorded figures.
-    # SQLite reads the followed ids first; PostgreSQL merges in one LATERAL query.
+    # SQLite reads the followed ids, then walks the newest posts (here) or
+    # merges; PostgreSQL merges in one LATERAL query.
     sqlite = app.config['SQLALCHEMY_DATABASE_URI'].startswith('sqlite')
     assert counts == {
         '/index': 3 if sqlite else 2,
@@ -558,9 +588,16 @@ def test_list_pages_use_a_constant_number_of_statements(
         '/explore?page=2': 2,
         '/user/writer3': 3,
     }
-    # SQLite past MERGE_LIMIT authors walks all posts: no more statements.
+    # SQLite's other ways: the merge alone, past MERGE_LIMIT a walk of all
+    # posts, and at most a walk that falls short and then the merge.
+    monkeypatch.setattr(timeline, 'WALK_BUDGET', 0)
+    assert count('/index') == (3 if sqlite else 2)
     monkeypatch.setattr(timeline, 'MERGE_LIMIT', 1)
     assert count('/index') == (3 if sqlite else 2)
+    monkeypatch.setattr(timeline, 'MERGE_LIMIT', 400)
+    monkeypatch.setattr(timeline, 'WALK_BUDGET', 5_000)
+    monkeypatch.setattr(timeline, '_user_count_cache', [float('inf'), 0.01])
+    assert count('/index') == (4 if sqlite else 2)
 
 
 # ---------------------------------------------------------------- email and reset
