@@ -82,7 +82,14 @@ def home_page(user: User, page: int, per_page: int) -> Page:
     """Page `page` of `user`'s timeline: own and followed users' posts."""
     window = max(1, page) * per_page + 1  # how deep this page reaches
     if db.engine.dialect.name == 'postgresql':
-        return _page(_lateral_page(), page, per_page, me=user.id, window=window)
+        return _page(
+            _postgres_page(),
+            page,
+            per_page,
+            me=user.id,
+            window=window,
+            merge_limit=MERGE_LIMIT,
+        )
     authors = [user.id, *user.followed_ids(limit=MERGE_LIMIT)]
     if len(authors) > MERGE_LIMIT:
         # Past SQLite's compound-select cap. Following this many people, a
@@ -162,19 +169,21 @@ def _profile_page() -> sa.Select:
 
 
 @functools.cache
-def _lateral_page() -> sa.Select:
-    """PostgreSQL: each author's newest posts with LATERAL, in one statement."""
+def _postgres_page() -> sa.Select:
+    """PostgreSQL, in one statement: up to :merge_limit followed authors,
+    each author's newest posts merged with LATERAL; past it, all posts
+    walked newest first (the planner runs only the branch that applies)."""
     me = sa.bindparam('me', type_=sa.Integer)
     window = sa.bindparam('window', type_=sa.Integer)
-    authors = sa.union_all(
-        sa.select(followers.c.followed_id.label('uid')).where(
-            followers.c.follower_id == me
-        ),
-        sa.select(me.label('uid')),
-    ).subquery('authors')
+    limit = sa.bindparam('merge_limit', type_=sa.Integer)
+    followed = sa.select(followers.c.followed_id).where(followers.c.follower_id == me)
+    # More than :merge_limit follows: there is a row past that many.
+    many = sa.exists(followed.offset(limit))
+    authors = sa.union_all(followed, sa.select(me)).subquery('authors')
+    uid = authors.c[0]
     newest = (
         sa.select(Post.id, Post.timestamp)
-        .where(Post.user_id == authors.c.uid)
+        .where(Post.user_id == uid)
         .order_by(Post.timestamp.desc(), Post.id.desc())
         .limit(window)
         .lateral('newest')
@@ -183,10 +192,19 @@ def _lateral_page() -> sa.Select:
         sa.select(newest.c.id)
         .select_from(authors)
         .join(newest, sa.true())
+        .where(~many)
         .order_by(newest.c.timestamp.desc(), newest.c.id.desc())
         .limit(window)
     )
-    return page_of(Post.listing().where(Post.id.in_(merged)))
+    walked = (
+        sa.select(Post.id)
+        .where(sa.or_(Post.user_id == me, Post.user_id.in_(followed)))
+        .where(many)
+        .order_by(Post.timestamp.desc(), Post.id.desc())
+        .limit(window)
+    )
+    either = sa.union_all(merged, walked).subquery('timeline')
+    return page_of(Post.listing().where(Post.id.in_(sa.select(either.c.id))))
 
 
 @functools.cache
