@@ -12,6 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+import weakref
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -564,7 +565,7 @@ def test_list_pages_use_a_constant_number_of_statements(
     AuthActions(client).login('reader')
     # last_seen and this process's estimate of all users (a statement every
     # USER_COUNT_TTL seconds) are fresh now: neither is counted below.
-    monkeypatch.setattr(timeline, '_user_count_cache', [0.0, 0])
+    monkeypatch.setattr(timeline, '_user_counts', weakref.WeakKeyDictionary())
     client.get('/index')
 
     def count(url: str) -> int:
@@ -596,7 +597,7 @@ def test_list_pages_use_a_constant_number_of_statements(
     assert count('/index') == (3 if sqlite else 2)
     monkeypatch.setattr(timeline, 'MERGE_LIMIT', 400)
     monkeypatch.setattr(timeline, 'WALK_BUDGET', 5_000)
-    monkeypatch.setattr(timeline, '_user_count_cache', [float('inf'), 0.01])
+    monkeypatch.setattr(timeline, '_user_count', lambda: 0.01)
     assert count('/index') == (4 if sqlite else 2)
 
 

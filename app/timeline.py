@@ -13,6 +13,7 @@ cost more than running it); a page only binds its values.
 
 import functools
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -108,17 +109,19 @@ def home_page(user: User, page: int, per_page: int) -> Page:
     return _page(_merge_page(len(authors)), page, per_page, window=window, **params)
 
 
-_user_count_cache = [0.0, 0]  # [refresh after (monotonic), count]
+# Per database engine: (refresh after, in time.monotonic(); user count).
+_user_counts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _user_count() -> int:
     """About how many users there are (the highest id), looked up at most
     every USER_COUNT_TTL seconds per process: an estimate is enough."""
     now = time.monotonic()
-    if now >= _user_count_cache[0]:
+    refresh_at, count = _user_counts.get(db.engine, (0.0, 0))
+    if now >= refresh_at:
         count = db.session.scalar(sa.select(sa.func.max(User.id))) or 0
-        _user_count_cache[:] = [now + USER_COUNT_TTL, count]
-    return _user_count_cache[1]
+        _user_counts[db.engine] = (now + USER_COUNT_TTL, count)
+    return count
 
 
 def explore_page(page: int, per_page: int) -> Page:
