@@ -548,6 +548,21 @@ def test_pages_are_served_offline(client, auth):
         assert client.get(asset).status_code == 200
 
 
+def test_list_pages_escape_what_users_write(client, auth, app):
+    """Post bodies are escaped on every list page (the card loop escapes by
+    hand), and so are the URLs the cards print."""
+    auth.register('susan')
+    auth.login('susan')
+    body = '<script>alert(1)</script> & "quoted"'
+    client.post('/index', data={'post': body})
+    for url in ('/index', '/explore', '/user/susan'):
+        page = client.get(url).get_data(as_text=True)
+        assert '<script>alert(1)' not in page
+        assert '&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quoted&#34;' in page
+        avatar = re.search(r'<article.*?<img src="([^"]+)"', page, re.S)[1]
+        assert '&' not in avatar.replace('&amp;', '')
+
+
 @pytest.mark.parametrize('per_page', [1, 25])
 def test_list_pages_use_a_constant_number_of_statements(
     make_app, count_statements, monkeypatch, per_page
