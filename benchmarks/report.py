@@ -59,10 +59,13 @@ def print_run(run: dict, ceiling: str, login: str) -> None:
                 f'{accepted} accepted, {r["stored"]} posts stored ({verdict}).'
             )
     start, end = run['rss']
+
+    def memory(workers: list[tuple]) -> str:
+        return ', '.join(f'{rss:.1f} ({anon:.1f} own)' for rss, anon in workers)
+
     print(
-        'Resident memory per gunicorn worker: '
-        f'{", ".join(f"{m:.1f}" for m in start)} MiB after start-up, '
-        f'{", ".join(f"{m:.1f}" for m in end)} MiB after the reads.'
+        f'Resident memory per gunicorn worker, MiB: {memory(start)} after '
+        f'start-up; {memory(end)} after the reads.'
     )
     sys.stdout.flush()
 

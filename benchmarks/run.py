@@ -116,15 +116,17 @@ def postgres_reachable(url: str) -> bool:
         engine.dispose()
 
 
-def worker_rss_mib(master_pid: int) -> list[float]:
-    """Resident memory of each gunicorn worker (children of the master)."""
+def worker_memory_mib(master_pid: int) -> list[tuple[float, float]]:
+    """(resident, anonymous) MiB of each gunicorn worker. Resident counts the
+    pages of the SQLite file mapped in (mmap), which the OS shares; the
+    anonymous part is the worker's own."""
     with open(f'/proc/{master_pid}/task/{master_pid}/children') as f:
         pids = f.read().split()
     sizes = []
     for pid in pids:
-        with open(f'/proc/{pid}/status') as f:
-            line = next(line for line in f if line.startswith('VmRSS'))
-        sizes.append(int(line.split()[1]) / 1024)
+        with open(f'/proc/{pid}/smaps_rollup') as f:
+            fields = dict(line.split()[:2] for line in f if line.endswith('kB\n'))
+        sizes.append((int(fields['Rss:']) / 1024, int(fields['Anonymous:']) / 1024))
     return sorted(sizes)
 
 
@@ -202,9 +204,9 @@ def benchmark(args, label: str, url: str, posts: int, smtp_port: int) -> dict:
     ):
         scripts = cookie_scripts(server, {who for _, _, who in reads if who})
         plan = [(name, path, scripts.get(who)) for name, path, who in reads]
-        rss_start = worker_rss_mib(server.process.pid)
+        rss_start = worker_memory_mib(server.process.pid)
         rows = measure_reads(args, server, ceiling, plan)
-        rss_end = worker_rss_mib(server.process.pid)
+        rss_end = worker_memory_mib(server.process.pid)
         rows.update(measure_writes(args, server, app, users))
     for name, count in sql.items():
         rows[name]['sql'] = count
