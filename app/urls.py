@@ -1,6 +1,7 @@
 """URLs built once and reused: per post on list pages, per page for static
 files (`url_for` costs about as much as rendering a post)."""
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -49,7 +50,14 @@ def avatar_url_maker(size: int):
         local = url_maker('main.avatar', 'digest', size=size)
 
     def url(email: str) -> str:
-        digest = hashlib.md5(email.encode('utf-8')).hexdigest()
+        digest = email_digest(email)
         return local(digest) if local else gravatar.format(digest)
 
     return url
+
+
+@functools.lru_cache(maxsize=4096)
+def email_digest(email: str) -> str:
+    """The MD5 hex digest avatar services key on (remembered: list pages
+    show the same authors again and again)."""
+    return hashlib.md5(email.encode('utf-8')).hexdigest()
