@@ -548,6 +548,24 @@ def test_pages_are_served_offline(client, auth):
         assert client.get(asset).status_code == 200
 
 
+def test_the_composer_shows_its_errors_in_place(client, auth):
+    """The hand-written composer keeps what WTForms rendered: a label tied
+    to the field, and on an error aria-invalid, the message and the text."""
+    auth.register('susan')
+    auth.login('susan')
+    page = client.get('/index').get_data(as_text=True)
+    assert '<label class="form-label" for="post">Say something</label>' in page
+    assert 'id="post"' in page and 'aria-invalid="false"' in page
+    too_long = 'x' * 141 + ' & <b>'
+    page = client.post('/index', data={'post': too_long}).get_data(as_text=True)
+    assert 'aria-invalid="true"' in page and 'form-control is-invalid' in page
+    feedback = re.search(r'<div class="invalid-feedback d-block">([^<]+)</div>', page)
+    assert 'between 1 and 140' in feedback[1]
+    assert '>\n' + 'x' * 140 + '</textarea>' in page  # echoed, cut to the limit
+    page = client.post('/index', data={'post': ''}).get_data(as_text=True)
+    assert 'This field is required.' in page
+
+
 def test_list_pages_escape_what_users_write(client, auth, app):
     """Post bodies are escaped on every list page (the card loop escapes by
     hand), and so are the URLs the cards print."""
