@@ -15,7 +15,7 @@ from app.errors import bp as errors_bp
 from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
 from app.main import bp as main_bp
 from app.startup import ConfigError, check_config, configure_logging, configure_proxies
-from app.urls import static_url
+from app.urls import fixed_url
 from config import Config
 
 __all__ = ['ConfigError', 'create_app', 'db', 'mail']
@@ -45,7 +45,7 @@ def register_extensions(app: Flask) -> None:
     security.init_app(app)
     outbox.init_app(app)
     app.add_template_global(public_url)
-    app.add_template_global(static_url)
+    app.add_template_global(fixed_url)
     links.init_app(
         app,
         {'auth.reset_password', 'account.confirm_email', 'account.revert_email'},

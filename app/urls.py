@@ -1,5 +1,6 @@
-"""URLs built once and reused: per post on list pages, per page for static
-files (`url_for` costs about as much as rendering a post)."""
+"""URLs built once and reused: per post on list pages, per process for
+navigation and static files (`url_for` costs about as much as rendering a
+post)."""
 
 import functools
 import hashlib
@@ -27,16 +28,16 @@ def url_maker(endpoint: str, field: str, **values) -> Callable[[str], str]:
     return make
 
 
-_static_urls: dict[tuple[str, str, str], str] = {}
+_fixed_urls: dict[tuple, str] = {}
 
 
-def static_url(endpoint: str, filename: str) -> str:
-    """`url_for(endpoint, filename=filename)`, remembered per script root
-    (static files do not change while the app runs)."""
-    key = (request.script_root, endpoint, filename)
-    url = _static_urls.get(key)
+def fixed_url(endpoint: str, **values) -> str:
+    """`url_for(endpoint, **values)` for URLs that never change while the
+    app runs (navigation, static files), built once per script root."""
+    key = (request.script_root, endpoint, *sorted(values.items()))
+    url = _fixed_urls.get(key)
     if url is None:
-        url = _static_urls[key] = url_for(endpoint, filename=filename)
+        url = _fixed_urls[key] = url_for(endpoint, **values)
     return url
 
 
