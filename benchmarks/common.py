@@ -76,6 +76,12 @@ class Gunicorn:
         self.log.close()
 
 
+# Sent by the Browser and by every wrk script: Flask-Login ties a session to
+# its browser and marks it not fresh (re-signing the cookie on each request)
+# when the User-Agent changes, which one browser's requests never do.
+USER_AGENT = 'microblog-bench/1.0'
+
+
 class Browser:
     """A cookie-keeping HTTP client that can fill in the CSRF token."""
 
@@ -85,6 +91,7 @@ class Browser:
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(self.jar)
         )
+        self.opener.addheaders = [('User-Agent', USER_AGENT)]
 
     def get(self, path: str) -> str:
         with self.opener.open(self.base + path) as response:
@@ -133,7 +140,9 @@ def run_wrk(
     command = [ensure_wrk(), f'-t{threads}', f'-c{connections}', f'-d{duration}s']
     command += ['--latency', '--timeout', '10s']
     if script:
-        command += ['-s', script]
+        command += ['-s', script]  # sets the User-Agent too
+    else:
+        command += ['-H', f'User-Agent: {USER_AGENT}']
     command.append(url)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = {
@@ -161,7 +170,7 @@ def lua_script(
     per_request: str | None = None,
 ) -> str:
     """Write a wrk script; `per_request` is a Lua expression for the body."""
-    lines = [f'wrk.method = "{method}"']
+    lines = [f'wrk.method = "{method}"', f'wrk.headers["User-Agent"] = "{USER_AGENT}"']
     if cookie:
         lines.append(f'wrk.headers["Cookie"] = "{cookie}"')
     if method == 'POST':
