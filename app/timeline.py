@@ -15,8 +15,10 @@ import functools
 import time
 import weakref
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import sqlalchemy as sa
+from flask import request
 from markupsafe import escape
 
 from app.extensions import db
@@ -80,6 +82,10 @@ class Page:
     @property
     def prev_num(self) -> int | None:
         return self.page - 1 if self.has_prev else None
+
+    def url(self, number: int) -> str:
+        """The current page's URL showing page `number` instead."""
+        return f'{quote(request.script_root + request.path)}?page={number}'
 
 
 def home_page(user: User, page: int, per_page: int) -> Page:

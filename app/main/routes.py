@@ -53,18 +53,14 @@ def index():
         flash('Your post is now live!', 'success')
         return redirect(url_for('main.index'))
     posts = timeline.home_page(current_user, page_number(), per_page())
-    return render_template(
-        'main/index.html', title='Home', form=form, posts=posts, endpoint='main.index'
-    )
+    return render_template('main/index.html', title='Home', form=form, posts=posts)
 
 
 @bp.route('/explore')
 @login_required
 def explore():
     posts = timeline.explore_page(page_number(), per_page())
-    return render_template(
-        'main/index.html', title='Explore', posts=posts, endpoint='main.explore'
-    )
+    return render_template('main/index.html', title='Explore', posts=posts)
 
 
 @bp.route('/user/<username>')
@@ -80,7 +76,6 @@ def user(username):
         user=user,
         posts=posts,
         stats=stats,
-        endpoint='main.user',
     )
 
 
