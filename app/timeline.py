@@ -1,11 +1,12 @@
 """The list pages: home timeline, explore and profile, one page at a time.
 
 Pages are read from indexes and never counted: each fetches one row more
-than it shows to know whether there is a next page. The home timeline reads
-only each followed author's newest posts (the "window" a page reaches) and
-merges them: UNION ALL on SQLite, LATERAL on PostgreSQL. Its cost depends
-on the page and on how many users are followed, never on the total number
-of posts.
+than it shows to know whether there is a next page. The home timeline
+either reads each followed author's newest posts (the "window" a page
+reaches) and merges them, UNION ALL on SQLite and LATERAL on PostgreSQL, or,
+when the followed authors wrote a large share of all posts or there are
+more than MERGE_LIMIT of them, walks all posts newest first on an index
+that holds the author too.
 
 Each shape of page is one statement built once per process (building it
 cost more than running it); a page only binds its values.
