@@ -166,7 +166,7 @@ class User(UserMixin, db.Model):
     def followed_ids(self, limit: int) -> list[int]:
         """Up to `limit` ids of the users this one follows."""
         params = {'user': self.id, 'limit': limit}
-        return list(db.session.connection().scalars(_followed_query(), params))
+        return db.session.connection().scalars(_followed_query(), params).all()
 
     def following_posts(self) -> sa.Select:
         """Own and followed users' posts, newest first (the plain query;

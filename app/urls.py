@@ -28,16 +28,14 @@ def url_maker(endpoint: str, field: str, **values) -> Callable[[str], str]:
     return make
 
 
-_fixed_urls: dict[tuple, str] = {}
-
-
 def fixed_url(endpoint: str, **values) -> str:
     """`url_for(endpoint, **values)` for URLs that never change while the
-    app runs (navigation, static files), built once per script root."""
+    app runs (navigation, static files), built once per app and script root."""
+    built = current_app.extensions.setdefault('fixed_urls', {})
     key = (request.script_root, endpoint, *sorted(values.items()))
-    url = _fixed_urls.get(key)
+    url = built.get(key)
     if url is None:
-        url = _fixed_urls[key] = url_for(endpoint, **values)
+        url = built[key] = url_for(endpoint, **values)
     return url
 
 
