@@ -3,10 +3,10 @@
 Pages are read from indexes and never counted: each fetches one row more
 than it shows to know whether there is a next page. The home timeline
 either reads each followed author's newest posts (the "window" a page
-reaches) and merges them, UNION ALL on SQLite and LATERAL on PostgreSQL, or,
-when the followed authors wrote a large share of all posts or there are
-more than MERGE_LIMIT of them, walks all posts newest first on an index
-that holds the author too.
+reaches) and merges them, UNION ALL on SQLite and LATERAL on PostgreSQL, or
+walks all posts newest first on an index that holds the author too: past
+MERGE_LIMIT followed authors, and on SQLite also when they are a large
+enough share of all users for the walk to be short.
 
 Each shape of page is one statement built once per process (building it
 cost more than running it); a page only binds its values.
