@@ -2676,6 +2676,15 @@ def seed_people(app, zone: str = 'UTC') -> None:
         db.session.commit()
 
 
+def alice_at_home(browser, live_server, zone: str = 'UTC', **options):
+    """seed_people(), then alice signed in on her timeline in a new page."""
+    seed_people(live_server.app, zone)
+    page = new_page(browser, live_server, **options)
+    browser_login(page, 'alice')
+    page.wait_for_url('**/index')
+    return page
+
+
 def new_page(browser, live_server, **options):
     context = browser.new_context(base_url=live_server.url, **options)
     page = context.new_page()
@@ -2754,10 +2763,8 @@ def test_every_page_passes_axe_in_both_themes_and_widths(
 
 @pytest.mark.browser
 def test_times_read_in_the_readers_time_zone(browser, live_server):
-    seed_people(live_server.app, 'Pacific/Auckland')
-    page = new_page(browser, live_server, timezone_id='Pacific/Auckland')
-    browser_login(page, 'alice')
-    page.wait_for_url('**/index')
+    zone = 'Pacific/Auckland'
+    page = alice_at_home(browser, live_server, zone, timezone_id=zone)
     times = page.locator('article time')
     assert times.nth(0).inner_text() == '5 minutes ago'
     assert times.nth(1).inner_text() == 'yesterday'
@@ -2778,10 +2785,7 @@ def test_times_read_in_the_readers_time_zone(browser, live_server):
 
 @pytest.mark.browser
 def test_the_composer_counts_and_posts_with_ctrl_enter(browser, live_server):
-    seed_people(live_server.app)
-    page = new_page(browser, live_server)
-    browser_login(page, 'alice')
-    page.wait_for_url('**/index')
+    page = alice_at_home(browser, live_server)
     counter = page.locator('#post-count')
     assert counter.inner_text() == '140 characters left'
     box = page.locator('textarea[name=post]')
@@ -2799,10 +2803,7 @@ def test_the_composer_counts_and_posts_with_ctrl_enter(browser, live_server):
 
 @pytest.mark.browser
 def test_the_whole_story_works_from_the_keyboard(browser, live_server):
-    seed_people(live_server.app)
-    page = new_page(browser, live_server)
-    browser_login(page, 'alice')
-    page.wait_for_url('**/index')
+    page = alice_at_home(browser, live_server)
     page.keyboard.press('Tab')
     focused = page.evaluate('document.activeElement.textContent.trim()')
     assert focused == 'Skip to main content'

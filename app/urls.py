@@ -17,8 +17,10 @@ _UNRESERVED = re.compile(r'[A-Za-z0-9_.~-]*')  # never quoted: skip quote()
 
 def url_maker(endpoint: str, field: str, **values) -> Callable[[str], str]:
     """A function from `field`'s value to `url_for(endpoint, field=value,
-    **values)`, for a string in a path segment or query value."""
-    head, _, tail = url_for(endpoint, **{field: _MARK}, **values).rpartition(_MARK)
+    **values)`, for a field in the path (a query value would quote the mark)."""
+    head, found, tail = url_for(endpoint, **{field: _MARK}, **values).rpartition(_MARK)
+    if not found:
+        raise ValueError(f'{field} is not a path segment of {endpoint}')
 
     def make(value: str) -> str:
         if not _UNRESERVED.fullmatch(value):
