@@ -63,9 +63,6 @@ class Config:
     ) or 'sqlite:///' + os.path.join(basedir, 'app.db')
     SQLITE_BUSY_TIMEOUT_MS = env_int('SQLITE_BUSY_TIMEOUT_MS', 15000)
     SQLALCHEMY_ENGINE_OPTIONS = {
-        # A connection the server dropped (restart, failover) is replaced
-        # before use instead of failing the request.
-        'pool_pre_ping': True,
         # Error messages and logs never carry SQL parameters (hashes, tokens).
         'hide_parameters': True,
     }

@@ -1,4 +1,7 @@
-"""Engine settings that make SQLite fit for a multi-process web server."""
+"""Engine settings: SQLite fit for a multi-process web server; PostgreSQL
+connections checked before use without a round trip."""
+
+import select
 
 import sqlalchemy as sa
 from flask import Flask
@@ -13,6 +16,7 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
     if engine.dialect.name != 'sqlite':
+        sa.event.listen(engine, 'checkout', _refuse_if_closed)
         return
     busy_ms = int(app.config['SQLITE_BUSY_TIMEOUT_MS'])
 
@@ -31,6 +35,25 @@ def init_app(app: Flask) -> None:
             cursor.execute(f'PRAGMA mmap_size = {SQLITE_MMAP_BYTES}')
             cursor.execute(f'PRAGMA cache_size = -{SQLITE_CACHE_KIB}')
         cursor.close()
+
+
+def _refuse_if_closed(dbapi_connection, _record, _proxy) -> None:
+    """A pooled connection the server has closed (restart, failover, idle
+    timeout) is replaced before use: the pool retries on DisconnectionError."""
+    if not is_open(dbapi_connection):
+        raise sa.exc.DisconnectionError('connection closed by the server')
+
+
+def is_open(dbapi_connection) -> bool:
+    """True unless the server has closed this idle connection. An idle
+    connection expects nothing from the server, so a readable socket means
+    it was closed (end of file, or a last error message); unlike a ping
+    ("SELECT 1"), looking costs no round trip."""
+    if getattr(dbapi_connection, 'closed', False):
+        return False
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    return not poller.poll(0)
 
 
 def commit_unless_conflict() -> bool:
