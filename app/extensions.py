@@ -1,7 +1,10 @@
 """The extension objects, created unbound; `create_app` binds them."""
 
+import weakref
+
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import has_request_context, request
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -9,6 +12,7 @@ from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
 
 
@@ -24,7 +28,37 @@ class Base(so.DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+READ_METHODS = frozenset({'GET', 'HEAD'})
+_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class Session(FlaskSession):
+    """On PostgreSQL a GET or HEAD request reads without a transaction
+    (autocommit), saving the BEGIN and ROLLBACK round trips around a page.
+    From its first write on (the last-seen touch, or a bug), the session
+    uses a transaction as every other request does: the write is undone if
+    the request fails, and later reads see it."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        bind = super().get_bind(mapper, clause, bind, **kwargs)
+        if not (
+            isinstance(bind, sa.Engine)
+            and bind.dialect.name == 'postgresql'
+            and has_request_context()
+            and request.method in READ_METHODS
+        ):
+            return bind
+        if self._flushing or isinstance(clause, sa.UpdateBase):
+            self.info['wrote'] = True
+        if self.info.get('wrote'):
+            return bind
+        if bind not in _autocommit_engines:
+            options = {'isolation_level': 'AUTOCOMMIT'}
+            _autocommit_engines[bind] = bind.execution_options(**options)
+        return _autocommit_engines[bind]
+
+
+db = SQLAlchemy(model_class=Base, session_options={'class_': Session})
 migrate = Migrate()
 login = LoginManager()
 login.login_view = 'auth.login'

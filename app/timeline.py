@@ -9,7 +9,12 @@ MERGE_LIMIT followed authors, and on SQLite also when they are a large
 enough share of all users for the walk to be short.
 
 Each shape of page is one statement built once per process (building it
-cost more than running it); a page only binds its values.
+cost more than running it); a page only binds its values. On PostgreSQL the
+numbers that size a page (LIMIT, OFFSET, the window) are written into the
+SQL: with only the ids left as parameters, the server plans each page's
+statement once and reuses the plan; a LIMIT or OFFSET parameter makes the
+reusable plan a full scan, so the server would plan anew on every request
+(0.2 ms for explore, 0.4 ms for the home timeline).
 """
 
 import functools
@@ -92,7 +97,7 @@ class Page:
 def home_page(user: User, page: int, per_page: int) -> Page:
     """Page `page` of `user`'s timeline: own and followed users' posts."""
     window = max(1, page) * per_page + 1  # how deep this page reaches
-    if db.engine.dialect.name == 'postgresql':
+    if _on_postgres():
         return _page(
             _postgres_page(),
             page,
@@ -135,11 +140,20 @@ def _user_count() -> int:
 
 
 def explore_page(page: int, per_page: int) -> Page:
-    return _page(_explore_page(), page, per_page)
+    return _page(_explore_page(_on_postgres()), page, per_page)
 
 
 def profile_page(user: User, page: int, per_page: int) -> Page:
-    return _page(_profile_page(), page, per_page, author=user.id)
+    return _page(_profile_page(_on_postgres()), page, per_page, author=user.id)
+
+
+def _on_postgres() -> bool:
+    return db.engine.dialect.name == 'postgresql'
+
+
+def _size(name: str, literal: bool) -> sa.BindParameter:
+    """A number that sizes a page; `literal` writes it into the SQL."""
+    return sa.bindparam(name, type_=sa.Integer, literal_execute=literal)
 
 
 def _page(statement: sa.Select, page: int, per_page: int, **params) -> Page:
@@ -150,9 +164,10 @@ def _page(statement: sa.Select, page: int, per_page: int, **params) -> Page:
     return Page(cards(rows[:per_page]), page, per_page, len(rows) > per_page)
 
 
-def page_of(query: sa.Select) -> sa.Select:
+def page_of(query: sa.Select, literal: bool = False) -> sa.Select:
     """The statement for one page of cards from a `Post.listing()`-shaped
-    query, with `limit` and `offset` bound at execution.
+    query, with `limit` and `offset` bound at execution (written into the
+    SQL if `literal`).
 
     The page's ids are found first, from indexes alone (a deep OFFSET skips
     index entries, not joined rows); then the columns the page shows, its
@@ -160,8 +175,8 @@ def page_of(query: sa.Select) -> sa.Select:
     """
     ids = (
         query.with_only_columns(Post.id)
-        .limit(sa.bindparam('limit', type_=sa.Integer))
-        .offset(sa.bindparam('offset', type_=sa.Integer))
+        .limit(_size('limit', literal))
+        .offset(_size('offset', literal))
     )
     # The timestamp is only printed: skip parsing it into an aware datetime.
     stamp = sa.type_coerce(Post.timestamp, sa.String)
@@ -174,13 +189,14 @@ def page_of(query: sa.Select) -> sa.Select:
 
 
 @functools.cache
-def _explore_page() -> sa.Select:
-    return page_of(Post.listing())
+def _explore_page(literal: bool) -> sa.Select:
+    return page_of(Post.listing(), literal)
 
 
 @functools.cache
-def _profile_page() -> sa.Select:
-    return page_of(Post.listing().where(Post.user_id == sa.bindparam('author')))
+def _profile_page(literal: bool) -> sa.Select:
+    by_author = Post.listing().where(Post.user_id == sa.bindparam('author'))
+    return page_of(by_author, literal)
 
 
 @functools.cache
@@ -189,8 +205,8 @@ def _postgres_page() -> sa.Select:
     each author's newest posts merged with LATERAL; past it, all posts
     walked newest first (the planner runs only the branch that applies)."""
     me = sa.bindparam('me', type_=sa.Integer)
-    window = sa.bindparam('window', type_=sa.Integer)
-    limit = sa.bindparam('merge_limit', type_=sa.Integer)
+    window = _size('window', literal=True)
+    limit = _size('merge_limit', literal=True)
     followed = sa.select(followers.c.followed_id).where(followers.c.follower_id == me)
     # More than :merge_limit follows: there is a row past that many.
     many = sa.exists(followed.offset(limit))
@@ -219,7 +235,8 @@ def _postgres_page() -> sa.Select:
         .limit(window)
     )
     either = sa.union_all(merged, walked).subquery('timeline')
-    return page_of(Post.listing().where(Post.id.in_(sa.select(either.c.id))))
+    timeline = Post.listing().where(Post.id.in_(sa.select(either.c.id)))
+    return page_of(timeline, literal=True)
 
 
 @functools.cache
