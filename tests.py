@@ -1484,6 +1484,43 @@ def test_the_user_loader_checks_the_session_in_one_query(make_app, count_stateme
     assert len(loads) == 1 and 'JOIN user_session' in loads[0]
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason='PostgreSQL plans')
+def test_postgres_plans_each_list_page_once(make_app, count_statements):
+    """PostgreSQL keeps one plan for a statement whose parameters are ids:
+    LIMIT and OFFSET are written into the SQL. Left as parameters, they
+    made the kept plan a full scan, so the server planned every request."""
+    app = make_app(MAIL_SENDER_ENABLED=False)  # its thread would take a connection
+    with app.app_context():
+        reader, writer = make_user('reader'), make_user('writer')
+        reader.follow(writer)
+        add_posts(writer, 30)
+        db.session.commit()
+    client = app.test_client()
+    AuthActions(client).login('reader')
+    pages = ('/index', '/explore', '/explore?page=2', '/user/writer')
+    assert client.get('/index').status_code == 200  # last_seen is fresh now
+    with app.app_context():
+        db.engine.dispose()  # from here on, one connection serves them all
+    with count_statements(app) as counter:
+        for _ in range(12):  # psycopg prepares from the 6th run on
+            for page in pages:
+                assert client.get(page).status_code == 200
+    listed = {s for s in counter.statements if 'FROM post' in s}
+    assert len(listed) == len(pages)
+    for statement in listed:
+        assert not re.search(r'(LIMIT|OFFSET) %', statement), statement
+    with app.app_context():  # that connection
+        plans = db.session.execute(
+            sa.text(
+                'SELECT statement, generic_plans, custom_plans '
+                "FROM pg_prepared_statements WHERE statement LIKE '%FROM post%'"
+            )
+        ).all()
+    assert len(plans) == len(pages)
+    for statement, generic, custom in plans:
+        assert custom <= 5 and generic + custom >= 6, statement
+
+
 def open_reset_link(app, client, username='susan') -> None:
     with app.app_context():
         token = User.by_username(username).get_reset_password_token()
