@@ -13,6 +13,7 @@ from app.cli import bp as cli_bp
 from app.email import public_url
 from app.errors import bp as errors_bp
 from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
+from app.forms import field_html
 from app.main import bp as main_bp
 from app.startup import ConfigError, check_config, configure_logging, configure_proxies
 from app.urls import fixed_url
@@ -46,6 +47,7 @@ def register_extensions(app: Flask) -> None:
     outbox.init_app(app)
     app.add_template_global(public_url)
     app.add_template_global(fixed_url)
+    app.add_template_global(field_html)
     links.init_app(
         app,
         {'auth.reset_password', 'account.confirm_email', 'account.revert_email'},
