@@ -15,6 +15,7 @@ from flask import (
     has_request_context,
     request,
 )
+from flask.sessions import SecureCookieSessionInterface
 
 from app.forms import unstorable
 
@@ -51,7 +52,22 @@ class OneLineFilter(logging.Filter):
         return True
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once
+    per set of keys instead of twice per request (building one serializes
+    a test value to JSON)."""
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config['SECRET_KEY_FALLBACKS'] or ()))
+        cached = app.extensions.get('session_serializer')
+        if cached is None or cached[0] != keys:
+            cached = keys, super().get_signing_serializer(app)
+            app.extensions['session_serializer'] = cached
+        return cached[1]
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = CookieSessions()
     csp = content_security_policy(app.config.get('GRAVATAR', True))
     if not any(isinstance(f, OneLineFilter) for f in app.logger.filters):
         app.logger.addFilter(OneLineFilter())
