@@ -1,10 +1,8 @@
 """The extension objects, created unbound; `create_app` binds them."""
 
-import weakref
-
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -29,7 +27,6 @@ class Base(so.DeclarativeBase):
 
 
 READ_METHODS = frozenset({'GET', 'HEAD'})
-_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class Session(FlaskSession):
@@ -52,10 +49,11 @@ class Session(FlaskSession):
             self.info['wrote'] = True
         if self.info.get('wrote'):
             return bind
-        if bind not in _autocommit_engines:
-            options = {'isolation_level': 'AUTOCOMMIT'}
-            _autocommit_engines[bind] = bind.execution_options(**options)
-        return _autocommit_engines[bind]
+        # Per app, as its engines are: the same pool, another setting.
+        readers = current_app.extensions.setdefault('autocommit_engines', {})
+        if bind not in readers:
+            readers[bind] = bind.execution_options(isolation_level='AUTOCOMMIT')
+        return readers[bind]
 
 
 db = SQLAlchemy(model_class=Base, session_options={'class_': Session})
