@@ -252,21 +252,8 @@ class Post(db.Model):
 
     @staticmethod
     def listing() -> sa.Select:
-        """Posts newest first (paginate_posts() adds the authors)."""
+        """Posts newest first (app.timeline.page_of() makes pages of it)."""
         return sa.select(Post).order_by(Post.timestamp.desc(), Post.id.desc())
-
-
-def _stats_columns(user_id) -> list:
-    f = followers
-    viewer = sa.bindparam('viewer', type_=sa.Integer)
-    count = sa.select(sa.func.count())
-    return [
-        count.where(f.c.followed_id == user_id).scalar_subquery().label('followers'),
-        count.where(f.c.follower_id == user_id).scalar_subquery().label('following'),
-        sa.exists()
-        .where(f.c.follower_id == viewer, f.c.followed_id == user_id)
-        .label('is_followed'),
-    ]
 
 
 def _stats(row) -> dict:
@@ -280,9 +267,16 @@ def _stats(row) -> dict:
 # Built once each: these cost less to run than to build.
 @functools.cache
 def _profile_query() -> sa.Select:
-    return sa.select(User, *_stats_columns(User.id)).where(
-        User.username_key == sa.bindparam('key')
-    )
+    f, count = followers, sa.select(sa.func.count())
+    viewer = sa.bindparam('viewer', type_=sa.Integer)
+    return sa.select(
+        User,
+        count.where(f.c.followed_id == User.id).scalar_subquery().label('followers'),
+        count.where(f.c.follower_id == User.id).scalar_subquery().label('following'),
+        sa.exists()
+        .where(f.c.follower_id == viewer, f.c.followed_id == User.id)
+        .label('is_followed'),
+    ).where(User.username_key == sa.bindparam('key'))
 
 
 @functools.cache
