@@ -163,11 +163,6 @@ class User(UserMixin, db.Model):
         row = db.session.execute(_profile_query(), params).first()
         return (row[0], _stats(row)) if row else (None, {})
 
-    def followed_ids(self, limit: int) -> list[int]:
-        """Up to `limit` ids of the users this one follows."""
-        params = {'user': self.id, 'limit': limit}
-        return db.session.connection().scalars(_followed_query(), params).all()
-
     def following_posts(self) -> sa.Select:
         """Own and followed users' posts, newest first (the plain query;
         app.timeline reads pages of it from the indexes)."""
@@ -277,12 +272,3 @@ def _profile_query() -> sa.Select:
         .where(f.c.follower_id == viewer, f.c.followed_id == User.id)
         .label('is_followed'),
     ).where(User.username_key == sa.bindparam('key'))
-
-
-@functools.cache
-def _followed_query() -> sa.Select:
-    return (
-        sa.select(followers.c.followed_id)
-        .where(followers.c.follower_id == sa.bindparam('user'))
-        .limit(sa.bindparam('limit', type_=sa.Integer))
-    )

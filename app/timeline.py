@@ -2,11 +2,10 @@
 
 Pages are read from indexes and never counted: each fetches one row more
 than it shows to know whether there is a next page. The home timeline
-either reads each followed author's newest posts (the "window" a page
-reaches) and merges them, UNION ALL on SQLite and LATERAL on PostgreSQL, or
-walks all posts newest first on an index that holds the author too: past
-MERGE_LIMIT followed authors, and on SQLite also when they are a large
-enough share of all users for the walk to be short.
+is one statement too: up to MERGE_LIMIT followed authors, it reads each
+author's newest posts (the "window" a page reaches) and merges them, with a
+correlated subquery per author on SQLite and LATERAL on PostgreSQL; past
+that, it walks all posts newest first on an index that holds the author.
 
 Each shape of page is one statement built once per process (building it
 cost more than running it); a page only binds its values. On PostgreSQL the
@@ -18,8 +17,6 @@ reusable plan a full scan, so the server would plan anew on every request
 """
 
 import functools
-import time
-import weakref
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -31,13 +28,10 @@ from app.extensions import db
 from app.models import Post, User, followers
 from app.urls import avatar_url_maker, url_maker
 
-# SQLite caps a compound SELECT at 500 terms: the timeline merges up to this.
+# Up to this many followed authors, a timeline page merges each author's
+# newest posts (about 1.3 µs of SQL an author on SQLite); past it, it walks
+# all posts newest first, which costs less the more people are followed.
 MERGE_LIMIT = 400
-# SQLite finds a timeline page by walking the newest posts when that should
-# read fewer than this many index entries (the merge costs about as much);
-# past 4x its estimate, the walk gives up and the merge runs.
-WALK_BUDGET = 5_000
-USER_COUNT_TTL = 300  # seconds a process reuses its estimate of all users
 
 
 @dataclass(slots=True)
@@ -96,47 +90,10 @@ class Page:
 
 def home_page(user: User, page: int, per_page: int) -> Page:
     """Page `page` of `user`'s timeline: own and followed users' posts."""
+    statement = _postgres_page() if _on_postgres() else _sqlite_page()
     window = max(1, page) * per_page + 1  # how deep this page reaches
-    if _on_postgres():
-        return _page(
-            _postgres_page(),
-            page,
-            per_page,
-            me=user.id,
-            window=window,
-            merge_limit=MERGE_LIMIT,
-        )
-    authors = [user.id, *user.followed_ids(limit=MERGE_LIMIT)]
-    if len(authors) > MERGE_LIMIT:
-        # Past SQLite's compound-select cap. Following this many people, a
-        # page is found quickly by walking all posts newest first.
-        return _page(_walk_page(), page, per_page, me=user.id, window=window)
-    # A walk reads about window / share entries, share being the part of
-    # all posts these authors wrote: estimated as their part of all users.
-    expected = window * _user_count() / len(authors)
-    if expected <= WALK_BUDGET:
-        scan = int(4 * expected)
-        walk = _recent_walk_page()
-        found = _page(walk, page, per_page, me=user.id, window=window, scan=scan)
-        if found.has_next:  # the walk reached this page's whole window
-            return found
-    params = {f'a{i}': author for i, author in enumerate(authors)}
-    return _page(_merge_page(len(authors)), page, per_page, window=window, **params)
-
-
-# Per database engine: (refresh after, in time.monotonic(); user count).
-_user_counts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _user_count() -> int:
-    """About how many users there are (the highest id), looked up at most
-    every USER_COUNT_TTL seconds per process: an estimate is enough."""
-    now = time.monotonic()
-    refresh_at, count = _user_counts.get(db.engine, (0.0, 0))
-    if now >= refresh_at:
-        count = db.session.scalar(sa.select(sa.func.max(User.id))) or 0
-        _user_counts[db.engine] = (now + USER_COUNT_TTL, count)
-    return count
+    params = {'me': user.id, 'window': window, 'merge_limit': MERGE_LIMIT}
+    return _page(statement, page, per_page, **params)
 
 
 def explore_page(page: int, per_page: int) -> Page:
@@ -240,40 +197,29 @@ def _postgres_page() -> sa.Select:
 
 
 @functools.cache
-def _walk_page() -> sa.Select:
-    """SQLite: all posts newest first on the (timestamp, id, user_id) index
-    alone, keeping the user's and followed users' posts."""
-    walk = sa.text(
-        'SELECT id FROM post INDEXED BY ix_post_timeline WHERE user_id = :me '
-        'OR user_id IN (SELECT followed_id FROM followers WHERE follower_id = :me) '
-        'ORDER BY timestamp DESC, id DESC LIMIT :window'
+def _sqlite_page() -> sa.Select:
+    """SQLite, in one statement, the same two ways as PostgreSQL. Up to
+    :merge_limit follows, each author's posts from its window-th newest on
+    (a correlated subquery per author, evaluated once as the bound of an
+    index range on (user_id, timestamp, id)) are merged; past it, all posts
+    are walked newest first on the (timestamp, id, user_id) index.
+
+    SQLite runs every branch of a compound select and checks a WHERE on a
+    subquery row by row, so the branch that does not apply gets LIMIT 0
+    instead, which ends it before it reads anything."""
+    followed = 'SELECT followed_id FROM followers WHERE follower_id = :me'
+    many = f'EXISTS ({followed} LIMIT 1 OFFSET :merge_limit)'
+    ids = sa.text(
+        f'SELECT id FROM (SELECT p.id FROM ({followed} UNION ALL SELECT :me) AS a '
+        'JOIN post AS p ON p.user_id = a.followed_id AND p.timestamp >= IFNULL('
+        '(SELECT q.timestamp FROM post AS q WHERE q.user_id = a.followed_id '
+        "ORDER BY q.timestamp DESC, q.id DESC LIMIT 1 OFFSET :window - 1), '') "
+        'ORDER BY p.timestamp DESC, p.id DESC '
+        f'LIMIT CASE WHEN {many} THEN 0 ELSE :window END) '
+        'UNION ALL '
+        'SELECT id FROM (SELECT id FROM post INDEXED BY ix_post_timeline '
+        f'WHERE user_id = :me OR user_id IN ({followed}) '
+        'ORDER BY timestamp DESC, id DESC '
+        f'LIMIT CASE WHEN {many} THEN :window ELSE 0 END)'
     ).columns(id=sa.Integer)
-    return page_of(Post.listing().where(Post.id.in_(walk)))
-
-
-@functools.cache
-def _recent_walk_page() -> sa.Select:
-    """SQLite: the same walk, stopping at the :scan-th newest post (any
-    stored timestamp is >= '' when there are fewer posts)."""
-    walk = sa.text(
-        'SELECT id FROM post INDEXED BY ix_post_timeline WHERE timestamp >= '
-        'IFNULL((SELECT timestamp FROM post ORDER BY timestamp DESC, id DESC '
-        "LIMIT 1 OFFSET :scan), '') AND (user_id = :me OR user_id IN "
-        '(SELECT followed_id FROM followers WHERE follower_id = :me)) '
-        'ORDER BY timestamp DESC, id DESC LIMIT :window'
-    ).columns(id=sa.Integer)
-    return page_of(Post.listing().where(Post.id.in_(walk)))
-
-
-@functools.lru_cache(maxsize=128)
-def _merge_page(n: int) -> sa.Select:
-    """SQLite: the merge for n authors, each read from the covering
-    (user_id, timestamp, id) index. Authors are bound as :a0 … :a{n-1}."""
-    part = (
-        'SELECT * FROM (SELECT id, timestamp FROM post WHERE user_id = :a{0} '
-        'ORDER BY timestamp DESC, id DESC LIMIT :window)'
-    )
-    parts = ' UNION ALL '.join(part.format(i) for i in range(n))
-    sql = f'SELECT id FROM ({parts}) ORDER BY timestamp DESC, id DESC LIMIT :window'
-    merged = sa.text(sql).columns(id=sa.Integer)
-    return page_of(Post.listing().where(Post.id.in_(merged)))
+    return page_of(Post.listing().where(Post.id.in_(ids)))
