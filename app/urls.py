@@ -8,17 +8,20 @@ import re
 from collections.abc import Callable
 from urllib.parse import quote
 
-from flask import current_app, request, url_for
+from flask import current_app, has_request_context, request, url_for
+from markupsafe import escape
 
 _MARK = '@@'  # kept as is by URL quoting, so it can be found again
 _SAFE = "!$&'()*+,/:;=@"  # what Werkzeug's default converter leaves unquoted
 _UNRESERVED = re.compile(r'[A-Za-z0-9_.~-]*')  # never quoted: skip quote()
+_HTML_SPECIAL = re.compile(r'[&<>"\']')
 
 
 def url_maker(endpoint: str, field: str, **values) -> Callable[[str], str]:
     """A function from `field`'s value to `url_for(endpoint, field=value,
     **values)`, for a field in the path (a query value would quote the mark)."""
-    head, found, tail = url_for(endpoint, **{field: _MARK}, **values).rpartition(_MARK)
+    marked = fixed_url(endpoint, **{field: _MARK}, **values)
+    head, found, tail = marked.rpartition(_MARK)
     if not found:
         raise ValueError(f'{field} is not a path segment of {endpoint}')
 
@@ -32,27 +35,39 @@ def url_maker(endpoint: str, field: str, **values) -> Callable[[str], str]:
 
 def fixed_url(endpoint: str, **values) -> str:
     """`url_for(endpoint, **values)` for URLs that never change while the
-    app runs (navigation, static files), built once per app and script root."""
+    app runs (navigation, static files), built once per app and script root
+    (outside a request, url_for's absolute URL)."""
     built = current_app.extensions.setdefault('fixed_urls', {})
-    key = (request.script_root, endpoint, *sorted(values.items()))
+    root = request.script_root if has_request_context() else None
+    key = (root, endpoint, *sorted(values.items()))
     url = built.get(key)
     if url is None:
         url = built[key] = url_for(endpoint, **values)
     return url
 
 
-def avatar_url_maker(size: int):
+def html_attribute(text: str) -> str:
+    """`text` escaped for an HTML attribute (most URLs need nothing)."""
+    return str(escape(text)) if _HTML_SPECIAL.search(text) else text
+
+
+def avatar_url_maker(size: int, html: bool = False):
     """A function from an email address to its avatar's URL at `size` pixels
-    (list pages make many: the URL is built once, then filled in)."""
+    (list pages make many: the URL is built once, then filled in), escaped
+    for an HTML attribute if `html`."""
     if current_app.config.get('GRAVATAR', True):
         local = None
         gravatar = f'https://www.gravatar.com/avatar/{{}}?d=identicon&s={size}'
+        if html:
+            gravatar = html_attribute(gravatar)  # a hex digest needs nothing
     else:
         local = url_maker('main.avatar', 'digest', size=size)
 
     def url(email: str) -> str:
         digest = email_digest(email)
-        return local(digest) if local else gravatar.format(digest)
+        if local is None:
+            return gravatar.format(digest)
+        return html_attribute(local(digest)) if html else local(digest)
 
     return url
 
