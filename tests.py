@@ -28,7 +28,7 @@ from flask import request
 from flask_migrate import downgrade, upgrade
 from werkzeug.security import generate_password_hash
 
-from app import ConfigError, create_app, database, db, timeline
+from app import ConfigError, create_app, database, db, sessions, timeline
 from app.email import send_email
 from app.extensions import limiter
 from app.models import Post, User
@@ -1476,6 +1476,33 @@ def test_the_user_loader_checks_the_session_in_one_query(make_app, count_stateme
         client.get('/explore')
     loads = [q for q in counter.statements if 'user_session' in q]
     assert len(loads) == 1 and 'JOIN user_session' in loads[0]
+
+
+def test_the_signed_in_account_is_an_ordinary_orm_object(make_app):
+    """The loader builds the account from a Core row (app.sessions): it is
+    still a persistent object of the request's session, clean until
+    changed, its changes are saved, and a session that already holds the
+    account gets that same object."""
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client).register()
+    AuthActions(client).login()
+    with client.session_transaction() as cookie_session:
+        token = cookie_session['_user_id']
+    with app.test_request_context():
+        user = sessions.load_user(token)
+        assert sa.inspect(user).persistent and not db.session.dirty
+        assert user is db.session.get(User, user.id)
+        assert (user.username, user.email_confirmed) == ('susan', True)
+        assert user.session_id is not None and user.session_token == token
+        user.about_me = 'changed through the loaded object'
+        db.session.commit()
+        user_id = user.id
+    with app.test_request_context():
+        held = db.session.get(User, user_id)
+        assert held.about_me == 'changed through the loaded object'
+        assert sessions.load_user(token) is held
+        assert sessions.load_user(token + 'x') is None
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason='PostgreSQL plans')
