@@ -9,6 +9,7 @@ from flask import Flask
 from app import database, links, outbox, security
 from app.account import bp as account_bp
 from app.auth import bp as auth_bp
+from app.cards import cards_html
 from app.cli import bp as cli_bp
 from app.email import public_url
 from app.errors import bp as errors_bp
@@ -48,6 +49,7 @@ def register_extensions(app: Flask) -> None:
     app.add_template_global(public_url)
     app.add_template_global(fixed_url)
     app.add_template_global(field_html)
+    app.add_template_global(cards_html)
     links.init_app(
         app,
         {'auth.reset_password', 'account.confirm_email', 'account.revert_email'},

@@ -23,44 +23,14 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from flask import request
 
+from app.cards import Card, cards
 from app.extensions import db
 from app.models import Post, User, followers
-from app.urls import avatar_url_maker, html_attribute, url_maker
 
 # Up to this many followed authors, a timeline page merges each author's
 # newest posts (about 1.3 µs of SQL an author on SQLite); past it, it walks
 # all posts newest first, which costs less the more people are followed.
 MERGE_LIMIT = 400
-
-
-@dataclass(slots=True)
-class Card:
-    """What a list page shows of a post, ready to print: only the columns
-    it needs, with URLs and times prepared outside the template loop."""
-
-    id: int
-    body: str
-    author: str
-    author_url: str
-    avatar_url: str
-    iso_time: str
-    utc_time: str
-
-
-def cards(rows) -> list[Card]:
-    """Cards from (id, body, timestamp, username, email) rows, the timestamp
-    as the driver returns it (see page_of)."""
-    profile = url_maker('main.user', 'username')
-    avatar = avatar_url_maker(70, html=True)
-    made = []
-    for id, body, stamp, name, email in rows:
-        # Stored naive UTC: text from SQLite, a datetime from PostgreSQL.
-        text = stamp if isinstance(stamp, str) else stamp.isoformat(' ')
-        iso = f'{text[:10]}T{text[11:]}+00:00'  # 2026-11-25T08:00:00.123456+00:00
-        utc = f'{text[:10]} {text[11:16]} UTC'
-        url = html_attribute(profile(name))
-        made.append(Card(id, body, name, url, avatar(email), iso, utc))
-    return made
 
 
 @dataclass
