@@ -17,7 +17,7 @@ from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
 from app.forms import field_html
 from app.main import bp as main_bp
 from app.startup import ConfigError, check_config, configure_logging, configure_proxies
-from app.urls import fixed_url
+from app.urls import fixed_url, fixed_urls
 from config import Config
 
 __all__ = ['ConfigError', 'create_app', 'db', 'mail']
@@ -48,6 +48,7 @@ def register_extensions(app: Flask) -> None:
     outbox.init_app(app)
     app.add_template_global(public_url)
     app.add_template_global(fixed_url)
+    app.add_template_global(fixed_urls)
     app.add_template_global(field_html)
     app.add_template_global(cards_html)
     links.init_app(

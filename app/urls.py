@@ -33,17 +33,39 @@ def url_maker(endpoint: str, field: str, **values) -> Callable[[str], str]:
     return make
 
 
-def fixed_url(endpoint: str, **values) -> str:
-    """`url_for(endpoint, **values)` for URLs that never change while the
-    app runs (navigation, static files), built once per app and script root
-    (outside a request, url_for's absolute URL)."""
-    built = current_app.extensions.setdefault('fixed_urls', {})
+class FixedUrls:
+    """`url_for` for URLs that never change while the app runs (navigation,
+    static files), each built once: one per app and script root."""
+
+    __slots__ = ('_built',)
+
+    def __init__(self) -> None:
+        self._built: dict[tuple, str] = {}
+
+    def __call__(self, endpoint: str, **values) -> str:
+        key = (endpoint, *values.items())
+        url = self._built.get(key)
+        if url is None:
+            url = self._built[key] = url_for(endpoint, **values)
+        return url
+
+
+def fixed_urls() -> FixedUrls:
+    """This app's and script root's FixedUrls (outside a request, url_for's
+    absolute URLs). A template binds it once: each of its URLs is then one
+    dict lookup, without looking up the app and request again."""
+    per_root = current_app.extensions.setdefault('fixed_urls', {})
     root = request.script_root if has_request_context() else None
-    key = (root, endpoint, *sorted(values.items()))
-    url = built.get(key)
-    if url is None:
-        url = built[key] = url_for(endpoint, **values)
-    return url
+    urls = per_root.get(root)
+    if urls is None:
+        urls = per_root[root] = FixedUrls()
+    return urls
+
+
+def fixed_url(endpoint: str, **values) -> str:
+    """`url_for(endpoint, **values)` for a URL that never changes while the
+    app runs, built once (see FixedUrls)."""
+    return fixed_urls()(endpoint, **values)
 
 
 def html_attribute(text: str) -> str:
