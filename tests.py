@@ -1479,10 +1479,10 @@ def test_the_user_loader_checks_the_session_in_one_query(make_app, count_stateme
 
 
 def test_the_signed_in_account_is_an_ordinary_orm_object(make_app):
-    """The loader builds the account from a Core row (app.sessions): it is
-    still a persistent object of the request's session, clean until
-    changed, its changes are saved, and a session that already holds the
-    account gets that same object."""
+    """The loader and the profile build the account from a Core row
+    (app.database.attach): it is still a persistent object of the request's
+    session, clean until changed, its changes are saved, and a session that
+    already holds the account gets that same object."""
     app = make_app()
     client = app.test_client()
     AuthActions(client).register()
@@ -1495,6 +1495,12 @@ def test_the_signed_in_account_is_an_ordinary_orm_object(make_app):
         assert user is db.session.get(User, user.id)
         assert (user.username, user.email_confirmed) == ('susan', True)
         assert user.session_id is not None and user.session_token == token
+        profile, stats = User.profile('SUSAN', viewer=user)
+        assert profile is user and stats == {
+            'followers': 0,
+            'following': 0,
+            'is_followed': False,
+        }
         user.about_me = 'changed through the loaded object'
         db.session.commit()
         user_id = user.id

@@ -11,6 +11,7 @@ from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import tokens
+from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db
 from app.urls import avatar_url_maker
@@ -160,8 +161,16 @@ class User(UserMixin, db.Model):
             'key': canonical_username(username),
             'viewer': viewer.id if viewer else None,
         }
-        row = db.session.execute(_profile_query(), params).first()
-        return (row[0], _stats(row)) if row else (None, {})
+        row = db.session.connection().execute(_profile_query(), params).first()
+        if row is None:
+            return None, {}
+        *columns, followers_count, following_count, is_followed = row
+        stats = {
+            'followers': followers_count,
+            'following': following_count,
+            'is_followed': bool(is_followed),
+        }
+        return attach(User, columns), stats
 
     def following_posts(self) -> sa.Select:
         """Own and followed users' posts, newest first (the plain query;
@@ -251,21 +260,13 @@ class Post(db.Model):
         return sa.select(Post).order_by(Post.timestamp.desc(), Post.id.desc())
 
 
-def _stats(row) -> dict:
-    return {
-        'followers': row.followers,
-        'following': row.following,
-        'is_followed': bool(row.is_followed),
-    }
-
-
 # Built once each: these cost less to run than to build.
 @functools.cache
 def _profile_query() -> sa.Select:
     f, count = followers, sa.select(sa.func.count())
     viewer = sa.bindparam('viewer', type_=sa.Integer)
     return sa.select(
-        User,
+        *User.__table__.c,
         count.where(f.c.followed_id == User.id).scalar_subquery().label('followers'),
         count.where(f.c.follower_id == User.id).scalar_subquery().label('following'),
         sa.exists()

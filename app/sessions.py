@@ -19,6 +19,7 @@ from flask import request
 from flask_login import current_user, login_user, logout_user
 from ua_parser import parse as parse_user_agent
 
+from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db, login
 from app.models import User
@@ -55,7 +56,6 @@ _LOAD_USER = (
     .where(UserSession.token_hash == sa.bindparam('token_hash'))
     .where(UserSession.revoked_at.is_(None))
 )
-_USER_KEYS = [User.__mapper__.get_property_by_column(c).key for c in User.__table__.c]
 
 
 @login.user_loader
@@ -67,25 +67,9 @@ def load_user(token: str) -> User | None:
     row = db.session.connection().execute(_LOAD_USER, params).first()
     if row is None:
         return None
-    user = _persistent(dict(zip(_USER_KEYS, row[:-2], strict=True)))
+    user = attach(User, row[:-2])  # as a persistent ORM object, without its cost
     user.session_id, user.session_last_seen = row[-2:]
     user.session_token = token
-    return user
-
-
-def _persistent(values: dict) -> User:
-    """The account as an ORM object in this session, as a query would load
-    it, from a Core row: the ORM's loading costs twice the query on every
-    signed-in request. (make_transient_to_detached is SQLAlchemy's way to
-    attach an object built from another source than a query.)"""
-    key = User.__mapper__.identity_key_from_primary_key((values['id'],))
-    loaded = db.session.identity_map.get(key)
-    if loaded is not None:  # already in this session: the same object
-        return loaded
-    user = User.__mapper__.class_manager.new_instance()
-    user.__dict__.update(values)
-    so.make_transient_to_detached(user)
-    db.session.add(user)
     return user
 
 
