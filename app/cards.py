@@ -2,9 +2,9 @@
 
 A list page prints 25 cards: the card loop is the hottest code of every list
 page, so its markup is built here in Python (one f-string a card) rather
-than by a Jinja loop, which cost twice as much (attribute lookups through
-the template context). Only the user's words need escaping here; the URLs
-are escaped when built.
+than by a Jinja loop, which cost a quarter more (41 against 33 µs for 25
+cards: attribute lookups through the template context). Only the user's
+words need escaping here; the URLs are escaped when built.
 """
 
 from dataclasses import dataclass
