@@ -44,9 +44,9 @@ def cards(rows) -> list[Card]:
     return made
 
 
-def cards_html(cards: list[Card]) -> Markup:
+def cards_html(items: list[Card]) -> Markup:
     """The cards as HTML: a template global, `{{ cards_html(posts.items) }}`."""
-    return Markup(''.join(map(_card_html, cards)))
+    return Markup(''.join(map(_card_html, items)))
 
 
 def _card_html(card: Card) -> str:

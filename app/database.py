@@ -81,10 +81,9 @@ def attach(model: type[Model], row) -> Model:
     that object, that object. (make_transient_to_detached is SQLAlchemy's
     way to take in an object built from another source than a query.)"""
     mapper = sa.inspect(model)
-    values = dict(zip(_column_keys(mapper), row, strict=True))
-    key = mapper.identity_key_from_primary_key(
-        [values[mapper.get_property_by_column(c).key] for c in mapper.primary_key]
-    )
+    keys, primary = _layout(mapper)
+    values = dict(zip(keys, row, strict=True))
+    key = mapper.identity_key_from_primary_key([values[k] for k in primary])
     held = db.session.identity_map.get(key)
     if held is not None:
         return held
@@ -96,5 +95,9 @@ def attach(model: type[Model], row) -> Model:
 
 
 @functools.cache
-def _column_keys(mapper: so.Mapper) -> tuple[str, ...]:
-    return tuple(mapper.get_property_by_column(c).key for c in mapper.local_table.c)
+def _layout(mapper: so.Mapper) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The attribute names of the mapper's table columns, then of its
+    primary key."""
+    name = mapper.get_property_by_column
+    columns = tuple(name(c).key for c in mapper.local_table.c)
+    return columns, tuple(name(c).key for c in mapper.primary_key)
