@@ -2,8 +2,9 @@ from wtforms import HiddenField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from app.auth.forms import email_field, password_fields
-from app.forms import MAX_PASSWORD, BaseForm, context_words, email_taken
+from app.forms import BaseForm
 from app.models import User
+from app.validators import MAX_PASSWORD, context_words, email_taken
 
 
 def current_password_field() -> PasswordField:

@@ -9,13 +9,13 @@ from app import links, sessions
 from app.account import bp
 from app.account.email import queue_email_changed_notice
 from app.account.forms import ConfirmForm
-from app.account.notices import request_context
 from app.auth.email import queue_reset_email, request_password_reset
 from app.database import commit_unless_conflict
 from app.extensions import db
-from app.forms import email_taken
 from app.models import User
+from app.notices import request_context
 from app.security import audit, mask_email
+from app.validators import email_taken
 
 LINK_REFUSED = {
     'expired': 'That link has expired. Ask for a new one.',

@@ -6,19 +6,17 @@ from flask_login import current_user, login_required, logout_user
 
 from app import sessions
 from app.account import bp
-from app.account.email import (
-    queue_email_change,
-    queue_signup_confirmation,
-)
+from app.account.email import queue_email_change
 from app.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     SignOutOneForm,
     SignOutOthersForm,
 )
-from app.account.notices import queue_notice
+from app.auth.email import queue_signup_confirmation
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.notices import queue_notice
 from app.security import audit, config_limit, failed
 from app.sessions import UserSession
 

@@ -1,4 +1,5 @@
-"""The account emails: reset requests (built at send time) and notices.
+"""Sign-up and recovery emails: the sign-up confirmation, "someone tried
+to sign up with your address", and password resets (built at send time).
 
 A reset request only queues the address someone typed, so the request path
 does the same work for every address. The sender calls the handlers below:
@@ -6,9 +7,11 @@ they look the account up, throttle, and build the email with a fresh link
 at each attempt; the link is never stored.
 """
 
-from flask import current_app, render_template
+from flask import current_app
 from flask_mail import Message
 
+from app.email import build_message, send_rendered
+from app.extensions import db
 from app.models import User
 from app.outbox import OutboxMessage, Priority, enqueue, handler
 from app.outbox.queue import rewrite
@@ -16,6 +19,7 @@ from app.security import audit, mask_email
 
 RESET_REQUEST = 'password_reset'  # holds the typed address
 RESET_EMAIL = 'reset_email'  # resolved: holds the account's stored address
+CONFIRM_SIGNUP = 'confirm_email'
 
 
 def _urgent() -> dict:
@@ -39,12 +43,12 @@ def queue_reset_email(user: User) -> OutboxMessage:
 def reset_message(user: User) -> Message:
     """A fresh reset email for `user`, with a link valid from now."""
     token = user.get_reset_password_token(current_app.config['RESET_TOKEN_EXPIRES'])
-    return Message(
-        subject='[Microblog] Reset Your Password',
-        sender=current_app.config['MAIL_DEFAULT_SENDER'],
-        recipients=[user.email],
-        body=render_template('email/reset_password.txt', user=user, token=token),
-        html=render_template('email/reset_password.html', user=user, token=token),
+    return build_message(
+        '[Microblog] Reset Your Password',
+        user.email,
+        'reset_password',
+        user=user,
+        token=token,
     )
 
 
@@ -71,3 +75,48 @@ def build_reset_email(row: OutboxMessage) -> Message | None:
         audit('reset_account_changed', job=row.id)
         return None
     return reset_message(user)
+
+
+def confirmation_urgency() -> dict:
+    """Confirmations go early and never arrive after their link's lifetime."""
+    expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
+    return {'priority': Priority.URGENT, 'expires_in': expires}
+
+
+def queue_signup_confirmation(user: User) -> OutboxMessage:
+    data = {'user': user.id}
+    return enqueue(CONFIRM_SIGNUP, [user.email], data=data, **confirmation_urgency())
+
+
+def send_signup_email_taken(address: str) -> OutboxMessage:
+    """Registration says the same for a taken address; its owner hears why."""
+    return send_rendered(
+        '[Microblog] Someone tried to sign up with your email address',
+        address,
+        'signup_email_taken',
+    )
+
+
+def account(row: OutboxMessage) -> User | None:
+    """The account a send-time row was queued for, if it still exists."""
+    return db.session.get(User, row.data.get('user'))
+
+
+def confirmation_message(user: User, to: str, template: str, subject: str, **claims):
+    """A confirmation link for `to`, valid CONFIRM_TOKEN_EXPIRES from now."""
+    expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
+    purpose = 'change_email' if claims else 'confirm_email'
+    token = user.make_token(purpose, expires, **claims)
+    return build_message(
+        subject, to, template, user=user, token=token, hours=expires // 3600
+    )
+
+
+@handler(CONFIRM_SIGNUP)
+def build_signup_confirmation(row: OutboxMessage) -> Message | None:
+    user = account(row)
+    if user is None or user.email_confirmed or user.email != row.recipients:
+        return None  # nothing left to confirm at this address
+    return confirmation_message(
+        user, user.email, 'confirm_email', '[Microblog] Confirm your email address'
+    )

@@ -1,17 +1,16 @@
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from app.forms import (
+from app.forms import BaseForm, username_field
+from app.models import User
+from app.validators import (
     MAX_PASSWORD,
-    BaseForm,
     NormalizedEmail,
     PasswordPolicy,
     context_words,
     strip,
-    username_field,
     username_taken,
 )
-from app.models import User
 
 USERNAME_TAKEN = 'Please use a different username.'
 

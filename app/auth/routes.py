@@ -11,10 +11,12 @@ from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import links, sessions, tokens
-from app.account.email import queue_signup_confirmation, send_signup_email_taken
-from app.account.notices import queue_notice
 from app.auth import bp
-from app.auth.email import request_password_reset
+from app.auth.email import (
+    queue_signup_confirmation,
+    request_password_reset,
+    send_signup_email_taken,
+)
 from app.auth.forms import (
     USERNAME_TAKEN,
     LoginForm,
@@ -23,9 +25,11 @@ from app.auth.forms import (
     ResetPasswordRequestForm,
 )
 from app.extensions import db, limiter
-from app.forms import EmptyForm, email_taken, username_taken
+from app.forms import EmptyForm
 from app.models import User
+from app.notices import queue_notice
 from app.security import audit, config_limit, failed, mask_email, safe_next_url
+from app.validators import email_taken, username_taken
 
 # The reset link's token is moved into the session, then the browser is sent
 # here, so the token never sits in the address bar, history or Referer.

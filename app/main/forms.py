@@ -1,8 +1,9 @@
 from wtforms import SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from app.forms import BaseForm, username_field, username_taken
+from app.forms import BaseForm, username_field
 from app.models import User
+from app.validators import username_taken
 
 
 class EditProfileForm(BaseForm):
