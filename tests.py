@@ -83,16 +83,23 @@ def reset_link(message) -> str:
 # ---------------------------------------------------------------- models
 
 
-def test_password_hashing(app):
+# TestConfig hashes cheaply; the tests of hashing use the production method.
+SCRYPT = {'PASSWORD_HASH_METHOD': 'scrypt'}
+
+
+def test_password_hashing(make_app):
+    app = make_app(**SCRYPT)
     with app.app_context():
         u = User(username='susan', email='susan@example.com')
         u.set_password('cat-and-dog-123')
         assert not u.check_password('dog-and-cat-123')
         assert u.check_password('cat-and-dog-123')
         assert 'cat' not in u.password_hash
+        assert u.password_hash.startswith('scrypt:')
 
 
-def test_password_is_unicode_normalized(app):
+def test_password_is_unicode_normalized(make_app):
+    app = make_app(**SCRYPT)
     with app.app_context():
         u = User(username='susan', email='susan@example.com')
         u.set_password('caf\u00e9 au lait!')  # precomposed é
@@ -360,7 +367,8 @@ def test_register_validation(client, data, message, app):
         assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
 
 
-def test_long_unicode_password_is_accepted_whole(client, auth):
+def test_long_unicode_password_is_accepted_whole(make_app, smtp):
+    auth = AuthActions(make_app(**SCRYPT).test_client(), smtp)
     password = 'ünïcødé ' * 8  # 64 characters, nothing truncated
     auth.register(password=password)
     assert auth.login(password=password).status_code == 302
