@@ -29,7 +29,6 @@ from flask_migrate import downgrade, upgrade
 from werkzeug.security import generate_password_hash
 
 from app import ConfigError, create_app, database, db, sessions, timeline
-from app.email import send_email
 from app.extensions import limiter
 from app.models import Post, User
 from app.outbox import OutboxMessage, backoff
@@ -37,54 +36,38 @@ from app.security import safe_next_url
 from app.testing import (
     ARTIFACTS,
     PASSWORD,
+    ROOT,
     AuthActions,
-    PageWatch,
     SinkHandler,
     SMTPSink,
     free_port,
 )
+from app.testing.browser import alice_at_home, browser_login, new_page, seed_people
+from app.testing.data import (
+    NEW_PASSWORD,
+    ON_POSTGRES,
+    SCRYPT,
+    add_posts,
+    copy_cookie,
+    make_user,
+)
+from app.testing.links import (
+    LINK,
+    emailed_path,
+    reset_link,
+    reset_token_for,
+    use_link,
+)
+from app.testing.outbox import (
+    outbox_ids,
+    outbox_rows,
+    queue_emails,
+    smtp_server,
+    wait_until,
+)
 from config import Config, TestConfig
 
-NEW_PASSWORD = 'a brand new passphrase'
-LINK = re.compile(r'https?://[^\s"<]+/reset_password/[\w.-]+')
-
-
-def make_user(username='susan', email=None, password=PASSWORD) -> User:
-    """An established account (its email address confirmed)."""
-    email = email or f'{username}@example.com'
-    user = User(username=username, email=email, email_confirmed=True)
-    user.set_password(password)
-    db.session.add(user)
-    db.session.commit()
-    return user
-
-
-ON_POSTGRES = bool(os.environ.get('TEST_DATABASE_URL', '').startswith('postgres'))
-
-
-def add_posts(author: User, n: int, start: datetime | None = None) -> None:
-    start = start or datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(n):
-        db.session.add(
-            Post(
-                body=f'{author.username} post {i}',
-                author=author,
-                timestamp=start + timedelta(minutes=i),
-            )
-        )
-    db.session.commit()
-
-
-def reset_link(message) -> str:
-    text = message.get_body(('plain',)).get_content()
-    return LINK.search(text).group(0)
-
-
 # ---------------------------------------------------------------- models
-
-
-# TestConfig hashes cheaply; the tests of hashing use the production method.
-SCRYPT = {'PASSWORD_HASH_METHOD': 'scrypt'}
 
 
 def test_password_hashing(make_app):
@@ -910,37 +893,6 @@ def test_console_delivery_without_mail_server(make_app, capsys):
 # ---------------------------------------------------------------- email delivery
 
 
-def queue_emails(app, n: int, to: str = 'reader@example.com') -> list[int]:
-    with app.app_context():
-        rows = [
-            send_email(f'Message {i}', None, [to], f'Body {i}', f'<p>Body {i}</p>')
-            for i in range(n)
-        ]
-        db.session.commit()
-        return [row.id for row in rows]
-
-
-def outbox_rows(app) -> list[OutboxMessage]:
-    with app.app_context():
-        rows = list(db.session.scalars(sa.select(OutboxMessage).order_by('id')))
-        db.session.expunge_all()
-        return rows
-
-
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError('condition not met in time')
-
-
-def outbox_ids(messages) -> list[int]:
-    return sorted(int(m['X-Microblog-Outbox-Id']) for m in messages)
-
-
 def test_slow_mail_server_does_not_slow_the_request(client, auth, smtp):
     auth.register()
     smtp.handler.delay = 3.0
@@ -1117,7 +1069,7 @@ def test_importing_the_app_starts_no_thread(tmp_path):
     env['DATABASE_URL'] = f'sqlite:///{tmp_path}/none.db'  # no tables: no polling
     result = subprocess.run(
         [sys.executable, '-c', code], capture_output=True, text=True, env=env,
-        cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60,
+        cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['MainThread']"
@@ -1446,12 +1398,6 @@ def test_proxy_headers_only_when_configured():
 
 # ---------------------------------------------------------------- hardening
 # Each guarantee under races, hostile input and failing parts.
-
-
-def copy_cookie(source, target, name: str) -> None:
-    cookie = source.get_cookie(name, domain='microblog.test')
-    assert cookie is not None, name
-    target.set_cookie(name, cookie.value, domain=cookie.domain)
 
 
 def test_sign_out_ends_the_session_on_the_server(make_app):
@@ -1961,14 +1907,6 @@ def test_reads_skip_the_transaction_and_writes_keep_it(app):
         assert driver.info.transaction_status == TransactionStatus.INTRANS
 
 
-def smtp_server(**params):
-    handler = SinkHandler()
-    port = free_port()
-    controller = Controller(handler, hostname='127.0.0.1', port=port, **params)
-    controller.start()
-    return controller, handler, port
-
-
 @pytest.mark.parametrize('smtputf8', [True, False])
 def test_one_message_never_holds_up_another(make_app, smtputf8):
     controller, handler, port = smtp_server(enable_SMTPUTF8=smtputf8)
@@ -2040,20 +1978,6 @@ def test_pages_for_signed_in_users_are_not_cached(client, auth):
 
 
 # ---------------------------------------------------------------- account
-
-
-CONFIRM_PATH = re.compile(r'https://microblog\.test(/(?:confirm|revert)_email/[\w.-]+)')
-
-
-def emailed_path(message) -> str:
-    return CONFIRM_PATH.search(message.get_body(('plain',)).get_content())[1]
-
-
-def use_link(client, path: str, **form):
-    """Open an emailed link and press its confirming button."""
-    landing = client.get(path)
-    assert landing.status_code == 302 and 'confirm' in landing.location
-    return client.post(landing.location, data=form)
 
 
 def test_sign_up_is_confirmed_from_the_emailed_link(client, smtp):
@@ -2270,11 +2194,6 @@ def test_a_completed_reset_confirms_the_address(make_app, smtp):
 
 
 # ---------------------------------------------------------------- recovery
-
-
-def reset_token_for(app, username='susan', expires_in=600) -> str:
-    with app.app_context():
-        return User.by_username(username).get_reset_password_token(expires_in)
 
 
 @pytest.mark.parametrize('reason', ['expired', 'used'])
@@ -2635,13 +2554,6 @@ def browser_follow_confirmation(page, smtp, address: str, shot=None) -> None:
     page.click('input[value=Confirm]')
 
 
-def browser_login(page, username: str, password: str = PASSWORD) -> None:
-    page.goto('/login')
-    page.fill('input[name=username]', username)
-    page.fill('input[name=password]', password)
-    page.click('input[type=submit]')
-
-
 def browser_menu(page, item: str) -> None:
     """Open the account menu under the user's name and choose `item`."""
     page.click('nav .dropdown-toggle')
@@ -2781,8 +2693,7 @@ def test_empty_states_guide_and_navigation_marks_the_page(app, client, auth):
     assert head.index('js/theme.js') < head.index('bootstrap.min.css')
 
 
-AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node_modules',
-                   'axe-core', 'axe.min.js')  # fmt: skip
+AXE = os.path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js')
 AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']
 SIGNED_OUT_PAGES = {
     'login': '/login',
@@ -2804,39 +2715,6 @@ SIGNED_IN_PAGES = {
     'change-email': '/change_email',
     'sessions': '/sessions',
 }
-
-
-def seed_people(app, zone: str = 'UTC') -> None:
-    """alice follows bob, who posted 5 minutes ago, yesterday (noon in
-    `zone`) and 40 days ago; carol follows nobody and has not posted."""
-    now = datetime.now(UTC)
-    local = now.astimezone(ZoneInfo(zone)) - timedelta(days=1)
-    yesterday = local.replace(hour=12, minute=0).astimezone(UTC)
-    stamps = [now - timedelta(minutes=5), yesterday, now - timedelta(days=40)]
-    with app.app_context():
-        alice, bob = make_user('alice'), make_user('bob')
-        make_user('carol')
-        for i, stamp in enumerate(stamps):
-            db.session.add(Post(body=f'Post {i} by bob', author=bob, timestamp=stamp))
-        alice.follow(bob)
-        db.session.commit()
-
-
-def alice_at_home(browser, live_server, zone: str = 'UTC', **options):
-    """seed_people(), then alice signed in on her timeline in a new page."""
-    seed_people(live_server.app, zone)
-    page = new_page(browser, live_server, **options)
-    browser_login(page, 'alice')
-    page.wait_for_url('**/index')
-    return page
-
-
-def new_page(browser, live_server, **options):
-    context = browser.new_context(base_url=live_server.url, **options)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.watch = PageWatch(page, live_server.url)
-    return page
 
 
 def axe_violations(page) -> list[str]:
@@ -2977,8 +2855,7 @@ def test_the_whole_story_works_from_the_keyboard(browser, live_server):
 @pytest.mark.slow
 def test_env_example_configures_a_working_development_app(tmp_path):
     """Every value in .env.example parses, and the app it describes starts."""
-    root = os.path.dirname(os.path.abspath(__file__))
-    example = dotenv_values(os.path.join(root, '.env.example'))
+    example = dotenv_values(os.path.join(ROOT, '.env.example'))
     env = {k: v or '' for k, v in example.items()}
     env = {**os.environ, **env, 'DATABASE_URL': f'sqlite:///{tmp_path}/dev.db'}
     code = (
@@ -2990,7 +2867,7 @@ def test_env_example_configures_a_working_development_app(tmp_path):
     result = subprocess.run(
         [sys.executable, '-c', code],
         env={**env, 'MAIL_SENDER_ENABLED': 'false'},
-        cwd=root,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
@@ -3002,14 +2879,13 @@ def test_env_example_configures_a_working_development_app(tmp_path):
 
 
 def test_mail_engine_knows_no_feature_and_modules_stay_small():
-    root = os.path.dirname(os.path.abspath(__file__))
-    engine = os.path.join(root, 'app', 'outbox')
+    engine = os.path.join(ROOT, 'app', 'outbox')
     for name in os.listdir(engine):
         if name.endswith('.py'):
             with open(os.path.join(engine, name), encoding='utf-8') as f:
                 source = f.read()
             assert 'app.auth' not in source and 'User' not in source, name
-    for folder, _, files in os.walk(os.path.join(root, 'app')):
+    for folder, _, files in os.walk(os.path.join(ROOT, 'app')):
         for name in files:
             if name.endswith('.py'):
                 with open(os.path.join(folder, name), encoding='utf-8') as f:
