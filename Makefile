@@ -50,7 +50,7 @@ node_modules/.installed: package.json package-lock.json
 	else echo 'npm not found: the accessibility checks will be skipped (install Node.js and npm).'; fi
 
 test: $(BIN)/.installed-dev browser node_modules/.installed
-	$(BIN)/pytest -q tests.py $(PYTEST_ARGS)
+	$(BIN)/pytest -q tests.py tests $(PYTEST_ARGS)
 
 mail: $(BIN)/.installed-dev
 	$(BIN)/python -m aiosmtpd -n -l localhost:8025

@@ -109,6 +109,10 @@ class Config:
     GRAVATAR = env_bool('GRAVATAR', True)
     LOG_TO_STDOUT = env_bool('LOG_TO_STDOUT')
 
+    # werkzeug's method string. scrypt costs about 100 ms a hash; not read
+    # from the environment, as only TestConfig has a reason to change it.
+    PASSWORD_HASH_METHOD = 'scrypt'
+
     # One reset email per account per this many seconds, whatever the load.
     RESET_EMAIL_INTERVAL = env_int('RESET_EMAIL_INTERVAL', 300)
     RESET_TOKEN_EXPIRES = env_int('RESET_TOKEN_EXPIRES', 600)
@@ -162,3 +166,5 @@ class TestConfig(Config):
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = False
     GRAVATAR = True
     POSTS_PER_PAGE = 3
+    # Cheap, so the suite runs in seconds; the tests of hashing set scrypt.
+    PASSWORD_HASH_METHOD = 'pbkdf2:sha256:1000'

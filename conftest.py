@@ -1,6 +1,7 @@
-"""Fixtures: the app on a fresh database, a real SMTP server, a browser.
+"""Fixtures (only fixtures) for tests.py and tests/: the app on a fresh
+database, a real SMTP server, a browser, app and mail-worker processes.
 
-The helpers behind them live in app/testing.py, which the benchmarks share.
+The helpers behind them live in app/testing/, which the benchmarks share.
 """
 
 import os

@@ -7,6 +7,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import current_app
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -20,6 +21,12 @@ from app.urls import avatar_url_maker
 def normalize_password(password: str) -> str:
     """NFKC, as NIST SP 800-63B asks, so visually equal input hashes alike."""
     return unicodedata.normalize('NFKC', password)
+
+
+def hash_password(password: str) -> str:
+    """The configured method: scrypt, or a cheap one under TestConfig."""
+    method = current_app.config['PASSWORD_HASH_METHOD']
+    return generate_password_hash(normalize_password(password), method=method)
 
 
 def canonical_username(name: str) -> str:
@@ -92,13 +99,13 @@ class User(UserMixin, db.Model):
         return self.session_token
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(normalize_password(password))
+        self.password_hash = hash_password(password)
 
     def replace_password(self, expected_hash: str | None, password: str) -> bool:
         """Compare-and-set: change the password only if its hash is still
         `expected_hash`, so of two racing resets with one link only one wins.
         """
-        new_hash = generate_password_hash(normalize_password(password))
+        new_hash = hash_password(password)
         result = db.session.execute(
             sa.update(User)
             .where(User.id == self.id, User.password_hash == expected_hash)

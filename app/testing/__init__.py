@@ -1,6 +1,8 @@
 """Helpers that the tests and the benchmarks share (never the app itself):
 a free port, a real SMTP server, the app served in a thread or under
 gunicorn, a `flask mail worker` process, and a SQL statement counter.
+The test suite's own helpers are imported from their modules: data
+(accounts, posts), links (emailed links), outbox and browser.
 """
 
 from app.testing.clients import PASSWORD, AuthActions, StatementCounter
