@@ -182,6 +182,8 @@ def test_sent_mail_is_pruned_after_retention(make_app, smtp):
     queue_emails(app, 1)
     app.extensions['outbox'].wake()
     smtp.wait_for(1)
+    # The server has the message before the sender records it as sent.
+    wait_until(lambda: outbox_rows(app)[0].status == 'sent')
     sender = app.extensions['outbox']
     sender._last_upkeep = float('-inf')
     with app.app_context():
