@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import os
 import re
+import threading
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -223,6 +224,30 @@ def test_only_the_confirmed_sign_up_becomes_an_account(app, smtp):
         names = db.session.scalars(sa.select(User.username).order_by(User.id))
         assert names.all() == ['owner', 'fresh']
         assert User.by_username('fresh').email_confirmed
+
+
+def test_a_link_used_twice_at_once_makes_one_account(app, smtp):
+    """Two browsers press "Confirm" with one link at the same instant: one
+    account, and the other press is a refused link, not a 500."""
+    AuthActions(app.test_client()).register('bob', 'bob@example.com', confirm=False)
+    link = confirm_link(smtp.take('Confirm your email address', 'bob@example.com'))
+    clients = [app.test_client() for _ in range(2)]
+    for client in clients:
+        assert client.get(link).location == '/confirm_email/confirm'
+    barrier, locations = threading.Barrier(2), []
+
+    def confirm(client):
+        barrier.wait()
+        locations.append(client.post('/confirm_email/confirm').location)
+
+    threads = [threading.Thread(target=confirm, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(locations) == ['/index', '/login']
+    with app.app_context():
+        assert db.session.scalars(sa.select(User.username)).all() == ['bob']
 
 
 def test_a_pending_sign_up_holds_its_username_until_it_expires(app, smtp):
