@@ -106,7 +106,8 @@ class Config:
     MAIL_SENDER_YIELD = float(os.environ.get('MAIL_SENDER_YIELD') or 0.1)
 
     POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
-    GRAVATAR = env_bool('GRAVATAR', True)
+    # Off: local identicons from a random seed; on: Gravatar (see README).
+    GRAVATAR = env_bool('GRAVATAR', False)
     LOG_TO_STDOUT = env_bool('LOG_TO_STDOUT')
 
     # werkzeug's method string. scrypt costs about 100 ms a hash; not read

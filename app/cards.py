@@ -29,18 +29,18 @@ class Card:
 
 
 def cards(rows) -> list[Card]:
-    """Cards from (id, body, timestamp, username, email) rows, the timestamp
-    as the driver returns it (see app.timeline.page_of)."""
+    """Cards from (id, body, timestamp, username, avatar seed, email) rows,
+    the timestamp as the driver returns it (see app.timeline.page_of)."""
     profile = url_maker('main.user', 'username')
     avatar = avatar_url_maker(70, html=True)
     made = []
-    for id, body, stamp, name, email in rows:
+    for id, body, stamp, name, seed, email in rows:
         # Stored naive UTC: text from SQLite, a datetime from PostgreSQL.
         text = stamp if isinstance(stamp, str) else stamp.isoformat(' ')
         iso = f'{text[:10]}T{text[11:]}+00:00'  # 2026-11-25T08:00:00.123456+00:00
         utc = f'{text[:10]} {text[11:16]} UTC'
         url = html_attribute(profile(name))
-        made.append(Card(id, body, name, url, avatar(email), iso, utc))
+        made.append(Card(id, body, name, url, avatar(seed, email), iso, utc))
     return made
 
 

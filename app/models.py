@@ -1,6 +1,7 @@
 """Users, posts and follows; query logic lives here, transactions in the routes."""
 
 import functools
+import secrets
 import unicodedata
 from datetime import datetime, timedelta
 from typing import Optional
@@ -35,6 +36,12 @@ def canonical_username(name: str) -> str:
     return unicodedata.normalize('NFKC', name).casefold()
 
 
+def new_avatar_seed() -> str:
+    """What a local identicon is drawn from: random, so an avatar says
+    nothing about the email address (a hash of it would)."""
+    return secrets.token_hex(16)
+
+
 def _username_key_default(context) -> str:
     """For bulk inserts, which bypass the ORM's `validates` hook."""
     return canonical_username(context.get_current_parameters()['username'])
@@ -67,6 +74,9 @@ class User(UserMixin, db.Model):
     )
     # When the last reset email was queued, for per-account throttling.
     reset_sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    avatar_seed: so.Mapped[str] = so.mapped_column(
+        sa.String(32), default=new_avatar_seed
+    )
 
     posts: so.WriteOnlyMapped['Post'] = so.relationship(back_populates='author')
     following: so.WriteOnlyMapped['User'] = so.relationship(
@@ -81,6 +91,10 @@ class User(UserMixin, db.Model):
         secondaryjoin=(followers.c.follower_id == id),
         back_populates='following',
     )
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault('avatar_seed', new_avatar_seed())  # before any flush
+        super().__init__(**kwargs)
 
     def __repr__(self) -> str:
         return f'<User {self.username}>'
@@ -123,7 +137,7 @@ class User(UserMixin, db.Model):
         return check_password_hash(self.password_hash, normalize_password(password))
 
     def avatar(self, size: int) -> str:
-        return avatar_url_maker(size)(self.email)
+        return avatar_url_maker(size)(self.avatar_seed, self.email)
 
     def touch_last_seen(self, every: int = 60) -> bool:
         """Record a visit, at most once per `every` seconds (no write per request)."""

@@ -68,7 +68,7 @@ class CookieSessions(SecureCookieSessionInterface):
 
 def init_app(app: Flask) -> None:
     app.session_interface = CookieSessions()
-    csp = content_security_policy(app.config.get('GRAVATAR', True))
+    csp = content_security_policy(app.config.get('GRAVATAR', False))
     if not any(isinstance(f, OneLineFilter) for f in app.logger.filters):
         app.logger.addFilter(OneLineFilter())
 

@@ -107,7 +107,9 @@ def page_of(query: sa.Select, literal: bool = False) -> sa.Select:
     # The timestamp is only printed: skip parsing it into an aware datetime.
     stamp = sa.type_coerce(Post.timestamp, sa.String)
     return (
-        sa.select(Post.id, Post.body, stamp, User.username, User.email)
+        sa.select(
+            Post.id, Post.body, stamp, User.username, User.avatar_seed, User.email
+        )
         .join(Post.author)
         .where(Post.id.in_(ids))
         .order_by(Post.timestamp.desc(), Post.id.desc())

@@ -24,6 +24,9 @@ STATE = {
     'revert_email': ('email',),
     # Survives a password change (an intruder's), dies with the address.
     'not_me': ('email',),
+    # A pending sign-up (app.signups), not an account: it is deleted when
+    # used, so its links die with it.
+    'confirm_signup': ('email', 'password_hash'),
 }
 
 

@@ -12,6 +12,7 @@ from wtforms.validators import ValidationError
 
 from app.extensions import db
 from app.models import User, canonical_username, normalize_password
+from app.signups import PendingSignup
 
 
 def strip(value):
@@ -43,10 +44,11 @@ def email_taken(address: str, except_user: User | None = None) -> bool:
 
 
 def username_taken(name: str, except_user: User | None = None) -> bool:
+    """An account's name, or one a pending sign-up holds until it expires."""
     query = sa.select(User.id).where(User.username_key == canonical_username(name))
     if except_user is not None:
         query = query.where(User.id != except_user.id)
-    return db.session.scalar(query) is not None
+    return db.session.scalar(query) is not None or PendingSignup.holds(name)
 
 
 def normalize_email(address: str) -> str:

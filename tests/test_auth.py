@@ -82,7 +82,7 @@ def test_register_refuses_taken_username_and_hides_taken_email(client, auth, app
     smtp.take('Confirm your email address', 'newcomer@example.com')
     with app.app_context():
         names = db.session.scalars(sa.select(User.username).order_by(User.id))
-        assert list(names) == ['susan', 'newcomer']
+        assert list(names) == ['susan']  # newcomer: once confirmed
 
 
 def test_login_failure(client, auth):
@@ -261,7 +261,6 @@ def test_a_lost_sign_up_race_is_a_form_error(make_app, monkeypatch, smtp):
     monkeypatch.setattr(
         'app.auth.forms.RegistrationForm.validate_username', lambda *a: None
     )
-    monkeypatch.setattr('app.auth.routes.email_taken', lambda *a: False)
     response = AuthActions(client).register('SAME', 'second@example.com')
     assert response.status_code == 200
     assert b'Please use a different username.' in response.data
@@ -290,13 +289,9 @@ def test_sign_up_is_confirmed_from_the_emailed_link(client, smtp):
     assert response.location == '/login'
     assert b'Check your email to finish signing up.' in client.get('/login').data
     message = smtp.take('Confirm your email address', 'susan@example.com')
-    assert auth.login().status_code == 302  # unconfirmed: can sign in and read
-    page = client.get('/index')
-    assert b'Resend the confirmation email' in page.data
-    refused = client.post('/index', data={'post': 'too early'})
-    assert refused.location == '/index'
-    assert b'Confirm your email address first' in client.get('/index').data
-    assert client.get('/explore').status_code == 200
+    assert auth.login().location == '/signup/pending'  # no account until confirmed
+    assert b'Send the link again' in client.get('/signup/pending').data
+    assert client.get('/index').status_code == 302
 
     path = emailed_path(message)
     landing = client.get(path)
@@ -304,7 +299,8 @@ def test_sign_up_is_confirmed_from_the_emailed_link(client, smtp):
     assert landing.headers['Referrer-Policy'] == 'no-referrer'
     page = client.get('/confirm_email/confirm')
     assert b'Confirm <strong>susan@example.com</strong>' in page.data
-    assert client.post('/confirm_email/confirm').location == '/index'
+    assert client.post('/confirm_email/confirm').location == '/login'
+    auth.login()
     assert b'Resend the confirmation email' not in client.get('/index').data
     client.post('/index', data={'post': 'now it works'})
     assert b'now it works' in client.get('/index').data
@@ -320,7 +316,7 @@ def test_a_confirmation_can_be_resent_within_a_limit(make_app, smtp):
     auth.register(confirm=False)
     smtp.take('Confirm your email address', 'susan@example.com')
     auth.login()
-    assert client.post('/resend_confirmation').status_code == 302
+    assert client.post('/signup/pending').status_code == 302
     message = smtp.take('Confirm your email address', 'susan@example.com')
-    assert client.post('/resend_confirmation').status_code == 429
-    assert use_link(client, emailed_path(message)).location == '/index'
+    assert client.post('/signup/pending').status_code == 429
+    assert use_link(client, emailed_path(message)).location == '/login'

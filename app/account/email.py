@@ -1,6 +1,10 @@
 """The account emails: the new address's confirmation link (built at send
 time, so its token is never stored) and the email-changed notice with its
-undo link. Sign-up's confirmation lives with sign-up, in app/auth/email.py."""
+undo link. Sign-up's confirmation lives with sign-up, in app/auth/email.py.
+
+A change to an address another account has is queued like any other; at
+send time that address's owner gets "someone tried to use your address"
+instead of a link, so the change page answers the same either way."""
 
 from flask_mail import Message
 
@@ -8,6 +12,7 @@ from app.auth.email import account, confirmation_message, confirmation_urgency
 from app.email import build_message
 from app.models import User
 from app.outbox import OutboxMessage, enqueue, handler
+from app.security import audit
 
 CONFIRM_CHANGE = 'change_email'
 EMAIL_CHANGED = 'email_changed'
@@ -33,6 +38,14 @@ def build_change_confirmation(row: OutboxMessage) -> Message | None:
     new_email = row.data.get('email')
     if user is None or not new_email:
         return None
+    owner = User.by_email(new_email)
+    if owner is not None and owner.id != user.id:
+        audit('email_change_address_taken', account=user.id, job=row.id)
+        return build_message(
+            '[Microblog] Someone tried to use your email address',
+            new_email,
+            'address_in_use',
+        )
     return confirmation_message(
         user,
         new_email,

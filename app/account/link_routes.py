@@ -2,10 +2,10 @@
 email change, and "this wasn't me". Each lands on a token-free page whose
 button (a POST with CSRF) does the change (see app.links)."""
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, session, url_for
 from flask_login import logout_user
 
-from app import links, sessions
+from app import links, sessions, signups, tokens
 from app.account import bp
 from app.account.email import queue_email_changed_notice
 from app.account.forms import ConfirmForm
@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import User
 from app.notices import request_context
 from app.security import audit, mask_email
+from app.signups import PendingSignup
 from app.validators import email_taken
 
 LINK_REFUSED = {
@@ -32,7 +33,13 @@ def _link_refused(endpoint: str, reason: str, purpose: str | None = None):
 
 
 def _confirmation(token: str) -> tuple:
-    """(user, reason, claims, purpose) for a sign-up or change confirmation."""
+    """(user or pending sign-up, reason, claims, purpose) for a sign-up or
+    change confirmation."""
+    pending, reason, claims = PendingSignup.from_token(token)
+    if reason == 'invalid' and tokens.subject(token, signups.PURPOSE) is not None:
+        reason = 'used'  # genuine, but its sign-up is gone: confirmed or expired
+    if reason != 'invalid':
+        return pending, reason, claims, signups.PURPOSE
     for purpose in ('confirm_email', 'change_email'):
         user, reason, claims = User.from_token(token, purpose)
         if reason != 'invalid':
@@ -61,7 +68,27 @@ def confirm_email(token):
     )
 
 
+def _create_account(pending: PendingSignup):
+    """The sign-up's account, made now that its address is proven."""
+    if email_taken(pending.email):  # another sign-up was confirmed first
+        return _link_refused('account.confirm_email', 'used', signups.PURPOSE)
+    user = pending.create_account()
+    if not commit_unless_conflict():  # name or address taken meanwhile
+        return _link_refused('account.confirm_email', 'used', signups.PURPOSE)
+    links.forget('account.confirm_email')
+    session.pop(signups.SESSION_KEY, None)
+    audit('signup', account=user.id)
+    flash(
+        'Thank you: your email address is confirmed and your account is ready. '
+        'Sign in to start.',
+        'success',
+    )
+    return redirect(url_for('auth.login'))
+
+
 def _apply_confirmation(user: User, new_email: str | None):
+    if isinstance(user, PendingSignup):
+        return _create_account(user)
     old_email = user.email
     if new_email:
         if email_taken(new_email, except_user=user):

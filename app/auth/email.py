@@ -1,6 +1,10 @@
 """Sign-up and recovery emails: the sign-up confirmation, "someone tried
 to sign up with your address", and password resets (built at send time).
 
+A sign-up queues one row of one kind whether or not its address has an
+account: the sender chooses between the confirmation link and "someone
+tried to sign up", so the request does the same work either way.
+
 A reset request only queues the address someone typed, so the request path
 does the same work for every address. The sender calls the handlers below:
 they look the account up, throttle, and build the email with a fresh link
@@ -10,16 +14,19 @@ at each attempt; the link is never stored.
 from flask import current_app
 from flask_mail import Message
 
-from app.email import build_message, send_rendered
+from app.email import build_message
 from app.extensions import db
 from app.models import User
 from app.outbox import OutboxMessage, Priority, enqueue, handler
 from app.outbox.queue import rewrite
 from app.security import audit, mask_email
+from app.signups import PendingSignup
 
 RESET_REQUEST = 'password_reset'  # holds the typed address
 RESET_EMAIL = 'reset_email'  # resolved: holds the account's stored address
-CONFIRM_SIGNUP = 'confirm_email'
+CONFIRM_SIGNUP = 'confirm_email'  # an account's address (before 0006)
+PENDING_SIGNUP = 'confirm_signup'  # a pending sign-up's address
+SIGNUP_TAKEN_SUBJECT = '[Microblog] Someone tried to sign up with your email address'
 
 
 def _urgent() -> dict:
@@ -88,12 +95,30 @@ def queue_signup_confirmation(user: User) -> OutboxMessage:
     return enqueue(CONFIRM_SIGNUP, [user.email], data=data, **confirmation_urgency())
 
 
-def send_signup_email_taken(address: str) -> OutboxMessage:
-    """Registration says the same for a taken address; its owner hears why."""
-    return send_rendered(
-        '[Microblog] Someone tried to sign up with your email address',
-        address,
-        'signup_email_taken',
+def queue_pending_signup(pending: PendingSignup) -> OutboxMessage:
+    """The same row for a free and a taken address (see the handler)."""
+    data = {'pending': pending.id}
+    return enqueue(PENDING_SIGNUP, [pending.email], data=data, **confirmation_urgency())
+
+
+@handler(PENDING_SIGNUP)
+def build_pending_signup_email(row: OutboxMessage) -> Message | None:
+    """A confirmation link, or, if the address has an account, "someone
+    tried to sign up" to its owner (that sign-up can never be confirmed)."""
+    pending = PendingSignup.get_live(row.data.get('pending'))
+    if pending is None or pending.email != row.recipients:
+        return None  # confirmed, expired or replaced meanwhile
+    if User.by_email(pending.email) is not None:
+        audit('signup_email_taken', email=mask_email(pending.email), job=row.id)
+        return build_message(SIGNUP_TAKEN_SUBJECT, pending.email, 'signup_email_taken')
+    expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
+    return build_message(
+        '[Microblog] Confirm your email address',
+        pending.email,
+        'confirm_signup',
+        username=pending.username,
+        token=pending.make_token(expires),
+        hours=expires // 3600,
     )
 
 

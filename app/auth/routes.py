@@ -13,13 +13,9 @@ from flask import (
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import links, sessions, tokens
+from app import links, sessions, signups, tokens
 from app.auth import bp
-from app.auth.email import (
-    queue_signup_confirmation,
-    request_password_reset,
-    send_signup_email_taken,
-)
+from app.auth.email import queue_pending_signup, request_password_reset
 from app.auth.forms import (
     USERNAME_TAKEN,
     LoginForm,
@@ -29,10 +25,10 @@ from app.auth.forms import (
 )
 from app.extensions import db, limiter
 from app.forms import EmptyForm
-from app.models import User
+from app.models import User, hash_password
 from app.notices import queue_notice
 from app.security import audit, config_limit, failed, mask_email, safe_next_url
-from app.validators import email_taken, username_taken
+from app.signups import PendingSignup
 
 # The reset link's token is moved into the session, then the browser is sent
 # here, so the token never sits in the address bar, history or Referer.
@@ -40,6 +36,7 @@ SET_PASSWORD = 'set-password'
 RESET_SENT = 'Check your email for the instructions to reset your password'
 RESET_AGAIN = 'reset_again'  # account id of an expired or used link
 SIGNUP_SENT = 'Check your email to finish signing up.'
+PENDING = signups.SESSION_KEY
 
 
 @functools.cache
@@ -55,6 +52,7 @@ def _forget_opened_links(_app, **_extra) -> None:
     signed in."""
     links.forget()
     session.pop(RESET_AGAIN, None)
+    session.pop(PENDING, None)
 
 
 @bp.route('/login', methods=['GET', 'POST'])
@@ -67,9 +65,9 @@ def login():
     if form.validate_on_submit():
         user = User.by_username(form.username.data)
         if user is None:
-            # Same hashing work as for a real account: no timing oracle.
-            method = current_app.config['PASSWORD_HASH_METHOD']
-            check_password_hash(_dummy_hash(method), form.password.data)
+            answer = _pending_sign_in(form.username.data, form.password.data)
+            if answer is not None:
+                return answer
         elif user.check_password(form.password.data):
             if sessions.is_new_browser(user):
                 queue_notice(user, 'new_sign_in')  # committed with the sign-in
@@ -80,6 +78,23 @@ def login():
         audit('login_failed', account=user.id if user else None)
         flash('Invalid username or password', 'danger')
     return render_template('auth/login.html', title='Sign In', form=form)
+
+
+def _pending_sign_in(username: str, password: str):
+    """A sign-up's username and password before its address is confirmed:
+    "confirm first", the same for a free and a taken address. None if they
+    match no pending sign-up (after the same hashing work)."""
+    pending = PendingSignup.by_username(username)
+    if pending is None:
+        # Same hashing work as for a real account: no timing oracle.
+        method = current_app.config['PASSWORD_HASH_METHOD']
+        check_password_hash(_dummy_hash(method), password)
+        return None
+    if not pending.check_password(password):
+        return None
+    session[PENDING] = pending.id
+    audit('login_pending_signup', pending=pending.id)
+    return redirect(url_for('auth.signup_pending'))
 
 
 @bp.route('/logout', methods=['POST'])
@@ -99,35 +114,58 @@ def register():
         return redirect(url_for('main.index'))
     form = RegistrationForm()
     if form.validate_on_submit():
-        user = User(username=form.username.data, email=form.email.data)
-        user.set_password(form.password.data)  # the same work either way
-        if email_taken(user.email) or not _create_account(user):
-            if username_taken(user.username):
-                form.username.errors.append(USERNAME_TAKEN)
-                return render_template(
-                    'auth/register.html', title='Register', form=form
-                )
-            send_signup_email_taken(user.email)
-            db.session.commit()
-            audit('signup_email_taken', email=mask_email(user.email))
+        # One path for a free and a taken address: a pending sign-up and one
+        # queued email; the sender chooses what the address gets.
+        password_hash = hash_password(form.password.data)
+        pending = _start_signup(form.username.data, form.email.data, password_hash)
+        if pending is None:
+            form.username.errors.append(USERNAME_TAKEN)
+            return render_template('auth/register.html', title='Register', form=form)
         flash(SIGNUP_SENT, 'info')
         return redirect(url_for('auth.login'))
     return render_template('auth/register.html', title='Register', form=form)
 
 
-def _create_account(user: User) -> bool:
-    """Insert the account and its confirmation email; False if a concurrent
-    sign-up took the name or address first."""
-    db.session.add(user)
+def _start_signup(username: str, email: str, password_hash: str):
+    """The pending sign-up and its email, committed; None if a concurrent
+    sign-up took the name first."""
+    lifetime = current_app.config['CONFIRM_TOKEN_EXPIRES']
     try:
-        db.session.flush()
+        pending = PendingSignup.start(username, email, password_hash, lifetime)
     except sa.exc.IntegrityError:
         db.session.rollback()
-        return False
-    queue_signup_confirmation(user)  # needs the id: inserted by the flush
+        return None
+    if pending is None:
+        return None
+    queue_pending_signup(pending)  # needs the id: inserted by the flush
     db.session.commit()
-    audit('signup', account=user.id)
-    return True
+    audit('signup_started', pending=pending.id, email=mask_email(email))
+    return pending
+
+
+@bp.route('/signup/pending', methods=['GET', 'POST'])
+@limiter.limit(config_limit('CONFIRM_RATE_LIMIT'), methods=['POST'])
+def signup_pending():
+    """Signed in with a sign-up not yet confirmed: where the link went, and
+    a button to send it again (the same for a free and a taken address)."""
+    pending = PendingSignup.get_live(session.get(PENDING))
+    if pending is None:
+        session.pop(PENDING, None)
+        return redirect(url_for('auth.login'))
+    form = EmptyForm()
+    if form.validate_on_submit():
+        pending.extend(current_app.config['CONFIRM_TOKEN_EXPIRES'])
+        queue_pending_signup(pending)
+        db.session.commit()
+        audit('signup_resent', pending=pending.id)
+        flash(f'We sent a new link to {pending.email}.', 'info')
+        return redirect(url_for('auth.signup_pending'))
+    return render_template(
+        'auth/signup_pending.html',
+        title='Confirm your address first',
+        email=pending.email,
+        form=form,
+    )
 
 
 @bp.route('/reset_password_request', methods=['GET', 'POST'])

@@ -131,15 +131,16 @@ def _change_following(username: str, follow: bool):
     return redirect(url_for('main.user', username=username))
 
 
-@bp.route('/avatar/<digest>')
-def avatar(digest):
-    """A local identicon, used when GRAVATAR is off (offline installs)."""
+@bp.route('/avatar/<seed>')
+def avatar(seed):
+    """A local identicon drawn from an account's random avatar seed (the
+    default; GRAVATAR turns it off)."""
     size = max(16, min(request.args.get('size', 80, type=int), 512))
-    seed = hashlib.sha256(digest.encode()).digest()
-    hue = seed[0] * 360 // 256
+    bits = hashlib.sha256(seed.encode()).digest()
+    hue = bits[0] * 360 // 256
     cells = []
     for i in range(15):
-        if seed[1 + i] & 1:
+        if bits[1 + i] & 1:
             x, y = i % 3, i // 3
             for col in {x, 4 - x}:
                 cells.append(f'<rect x="{col}" y="{y}" width="1" height="1"/>')
