@@ -3,7 +3,6 @@ email change, and "this wasn't me". Each lands on a token-free page whose
 button (a POST with CSRF) does the change (see app.links)."""
 
 from flask import flash, redirect, render_template, url_for
-from flask_login import logout_user
 
 from app import links, sessions
 from app.account import bp
@@ -40,7 +39,7 @@ def _confirmation(token: str) -> tuple:
     return None, 'invalid', {}, None
 
 
-@bp.route('/confirm_email/<token>', methods=['GET', 'POST'])
+@links.route(bp, '/confirm_email/')
 def confirm_email(token):
     if token != links.LANDING:
         return links.land('account.confirm_email', token)
@@ -82,7 +81,7 @@ def _apply_confirmation(user: User, new_email: str | None):
     return redirect(url_for('main.index'))
 
 
-@bp.route('/revert_email/<token>', methods=['GET', 'POST'])
+@links.route(bp, '/revert_email/')
 def revert_email(token):
     """Undo an email change from the old address: restore it, sign out every
     session and send a password reset there."""
@@ -106,7 +105,7 @@ def revert_email(token):
         return _link_refused('account.revert_email', 'used', 'revert_email')
     links.forget('account.revert_email')
     audit('email_reverted', account=user.id, email=mask_email(user.email))
-    logout_user()
+    sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
         f'Your email address is {user.email} again and every session was '
         'signed out. We sent a password reset link there.',
@@ -115,7 +114,7 @@ def revert_email(token):
     return redirect(url_for('auth.login'))
 
 
-@bp.route('/not_me/<token>', methods=['GET', 'POST'])
+@links.route(bp, '/not_me/')
 def not_me(token):
     """From a security notice: sign out every session and send a password
     reset to the stored address, after one confirming click."""
@@ -134,7 +133,7 @@ def not_me(token):
     db.session.commit()
     links.forget('account.not_me')
     audit('not_me', account=user.id, sessions=count)
-    logout_user()
+    sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
         'Every session of your account was signed out and a password reset '
         'link is on its way to your email address.',
