@@ -99,9 +99,9 @@ def sessions_page():
 
 
 def _sign_out_one(form: SignOutOneForm) -> str | None:
-    if not form.validate_on_submit() or not form.session.data.isdigit():
+    if not form.validate_on_submit():
         return None
-    session_id = int(form.session.data)
+    session_id = form.session.data
     sessions.revoke(current_user.id, UserSession.id == session_id)
     db.session.commit()
     audit('session_revoked', account=current_user.id, session=session_id)
