@@ -35,16 +35,19 @@ class Username:
             raise ValidationError('Use at most 64 characters.')
 
 
-def email_taken(address: str, except_user: User | None = None) -> bool:
+def email_taken(
+    address: str, except_user: User | None = None, reserved: bool = True
+) -> bool:
     """`address` is the canonical form (NormalizedEmail ran first). An
-    address another account gave up less than a week ago counts as taken:
-    its owner can still undo the change (app.email_undo)."""
+    address another account gave up less than a week ago counts as taken
+    (unless `reserved` is False): its owner can still undo the change
+    (app.email_undo)."""
     query = sa.select(User.id).where(User.email == address)
     if except_user is not None:
         query = query.where(User.id != except_user.id)
     if db.session.scalar(query) is not None:
         return True
-    return EmailUndo.reserved(address, except_user)
+    return reserved and EmailUndo.reserved(address, except_user)
 
 
 def username_taken(name: str, except_user: User | None = None) -> bool:

@@ -51,7 +51,8 @@ class ChangeEmailForm(CurrentPasswordForm):
     def validate_email(self, field) -> None:
         if field.data == self.user.email:
             raise ValidationError('That is already your email address.')
-        if email_taken(field.data, except_user=self.user):
+        # A reserved address (app.email_undo) is refused silently, in the view.
+        if email_taken(field.data, except_user=self.user, reserved=False):
             raise ValidationError('That address belongs to another account.')
 
 

@@ -58,19 +58,7 @@ def change_email():
     form = ChangeEmailForm(current_user)
     gate = EmailUndo.gate(current_user.id)
     if form.validate_on_submit():
-        new_email = form.email.data
-        if gate is None:
-            queue_email_change(current_user, new_email)
-            sent = (
-                f'We sent a link to {new_email}. Your address changes when you open it.'
-            )
-        else:
-            queue_change_approval(current_user, gate, new_email)
-            previous = mask_email(gate.old_email)
-            sent = (
-                f'We sent a link to your previous address, {previous}: once it '
-                f'allows the change, {new_email} gets a confirmation link.'
-            )
+        sent = _request_change(current_user, gate, form.email.data)
         db.session.commit()
         audit('email_change_requested', account=current_user.id, gated=bool(gate))
         flash(sent, 'info')
@@ -85,6 +73,22 @@ def change_email():
         )
     return render_template(
         'account/form.html', title='Change email', form=form, note=note
+    )
+
+
+def _request_change(user, gate: EmailUndo | None, new_email: str) -> str:
+    """Queue the change's first link; say what was sent. An address whose
+    undo is open for another account gets the same answer and no email."""
+    reserved = EmailUndo.reserved(new_email, user)
+    if gate is None:
+        if not reserved:
+            queue_email_change(user, new_email)
+        return f'We sent a link to {new_email}. Your address changes when you open it.'
+    if not reserved:
+        queue_change_approval(user, gate, new_email)
+    return (
+        f'We sent a link to your previous address, {mask_email(gate.old_email)}: '
+        f'once it allows the change, {new_email} gets a confirmation link.'
     )
 
 
