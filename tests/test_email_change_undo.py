@@ -221,3 +221,25 @@ def test_undo_and_this_was_me_at_once_apply_exactly_one(make_app, smtp):
     expected = 'susan@example.com' if outcomes == ['undone'] else 'new@example.com'
     assert email_of(app) == expected
     assert all(r.status_code == 302 for r in results.values())
+
+
+def test_an_address_never_confirmed_gets_no_undo_and_no_notice(make_app, smtp):
+    """Anyone can sign up with a stranger's address: moving off it must not
+    mail that stranger nor keep the address from them for a week."""
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client, smtp).register(confirm=False)
+    smtp.take('Confirm your email address', 'susan@example.com')
+    AuthActions(client).login()
+    assert ask_change(client, 'new@example.com').location == '/settings'
+    confirm = smtp.take('Confirm your new email address', 'new@example.com')
+    assert open_link(client, links_in(confirm)['confirm_email']).location == '/index'
+    assert email_of(app) == 'new@example.com'
+    with app.app_context():
+        kinds = db.session.scalars(sa.select(OutboxMessage.kind)).all()
+        assert 'email_changed' not in kinds
+        assert db.session.scalar(sa.select(sa.func.count(EmailUndo.id))) == 0
+    stranger = app.test_client()
+    AuthActions(stranger, smtp).register('stranger', 'susan@example.com')
+    AuthActions(stranger).login('stranger')
+    assert signed_in(stranger)

@@ -76,22 +76,24 @@ def confirm_email(token):
 
 
 def _apply_change(user: User, new_email: str, approved: bool):
-    """The new address proved itself: switch to it, open its undo, tell the
-    old address and sign out the account's other sessions."""
+    """The new address proved itself: switch to it, sign out the account's
+    other sessions and, if the old address was proved too, open its undo and
+    tell it (an unproved one may be a stranger's: it gets no power, no mail)."""
     # While an undo is open, only a change its address allowed goes through.
-    if approved or EmailUndo.gate(user.id) is None:
-        old = user.email
-        if not email_taken(new_email, except_user=user) and user.replace_email(
-            old, new_email
-        ):
-            undo = EmailUndo.start(user, old, new_email)
-            queue_email_changed_notice(user, undo, request_context())
-            here = current_user.is_authenticated and current_user.id == user.id
-            keep = [UserSession.id != current_user.session_id] if here else []
-            sessions.revoke(user.id, *keep)
-            message = f'Your email address is now {new_email}.'
-            return _confirmed(user, 'email_changed', message)
-    return _link_refused('account.confirm_email', 'used', 'change_email')
+    if not approved and EmailUndo.gate(user.id) is not None:
+        return _link_refused('account.confirm_email', 'used', 'change_email')
+    old, proved = user.email, user.email_confirmed
+    if email_taken(new_email, except_user=user) or not user.replace_email(
+        old, new_email
+    ):
+        return _link_refused('account.confirm_email', 'used', 'change_email')
+    if proved:
+        undo = EmailUndo.start(user, old, new_email)
+        queue_email_changed_notice(user, undo, request_context())
+    here = current_user.is_authenticated and current_user.id == user.id
+    keep = [UserSession.id != current_user.session_id] if here else []
+    sessions.revoke(user.id, *keep)
+    return _confirmed(user, 'email_changed', f'Your email address is now {new_email}.')
 
 
 def _confirmed(user: User, event: str, message: str):
