@@ -56,7 +56,9 @@ def route(bp: Blueprint, prefix: str, landing: str = LANDING):
 
 @cache
 def token_pattern() -> re.Pattern:
-    """Matches the token of every declared link (not its landing)."""
+    """Matches the token of every declared link (not its landing). With no
+    link declared (the app not loaded) it matches every word: a log that
+    says too little, never a token."""
     alternatives = [
         rf'{re.escape(prefix)}(?!{re.escape(landing)}(?=[\s?#"/]|$))'
         for prefix, landing in sorted(EMAILED.values())
