@@ -9,18 +9,21 @@ from gunicorn.glogging import Logger
 # Access log on stdout ('' turns it off, as the benchmarks do).
 accesslog = os.environ.get('GUNICORN_ACCESS_LOG', '-') or None
 
-RESET_LINK = re.compile(r'(/reset_password/)(?!set-password\b)[^\s?"/]+')
 CONTROL = re.compile('[\x00-\x1f\x7f-\x9f]')
 
 
 class RedactingLogger(Logger):
-    """Access lines without reset tokens, one line per request."""
+    """Access lines without the token of any emailed link (the list is
+    app.links.EMAILED, filled by the app's routes), one line per request."""
 
     def atoms(self, resp, req, environ, request_time):
+        # Imported here: the worker has loaded the app, so every link is known.
+        from app.links import redact
+
         atoms = super().atoms(resp, req, environ, request_time)
         for key, value in atoms.items():
             if isinstance(value, str):
-                value = RESET_LINK.sub(r'\1[redacted]', value)
+                value = redact(value)
                 atoms[key] = CONTROL.sub(
                     lambda m: m.group().encode('unicode_escape').decode(), value
                 )

@@ -51,10 +51,7 @@ def register_extensions(app: Flask) -> None:
     app.add_template_global(fixed_urls)
     app.add_template_global(field_html)
     app.add_template_global(cards_html)
-    links.init_app(
-        app,
-        {'auth.reset_password', 'account.confirm_email', 'account.revert_email'},
-    )
+    links.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

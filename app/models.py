@@ -131,6 +131,26 @@ class User(UserMixin, db.Model):
         self.password_hash = new_hash
         return True
 
+    def replace_email(self, expected: str, email: str) -> bool:
+        """Compare-and-set, confirmed: False (rolled back) if the address is
+        no longer `expected` or another account holds `email`."""
+        try:
+            result = db.session.execute(
+                sa.update(User)
+                .where(User.id == self.id, User.email == expected)
+                .values(email=email, email_confirmed=True)
+                .execution_options(synchronize_session=False)
+            )
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+            return False
+        if result.rowcount != 1:
+            db.session.rollback()
+            return False
+        so.attributes.set_committed_value(self, 'email', email)
+        so.attributes.set_committed_value(self, 'email_confirmed', True)
+        return True
+
     def check_password(self, password: str) -> bool:
         if not self.password_hash:
             return False

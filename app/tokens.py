@@ -21,7 +21,11 @@ STATE = {
     'reset_password': ('password_hash', 'email'),
     'confirm_email': ('email', 'email_confirmed'),
     'change_email': ('password_hash', 'email'),
-    'revert_email': ('email',),
+    # Undo and "This was me" are single-use through their app.email_undo row
+    # and work whatever the address has become since.
+    'revert_email': (),
+    'keep_email': (),
+    'approve_email': ('password_hash', 'email'),
     # Survives a password change (an intruder's), dies with the address.
     'not_me': ('email',),
     # A pending sign-up (app.signups), not an account: it is deleted when

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from wtforms.validators import ValidationError
 
+from app.email_undo import EmailUndo
 from app.extensions import db
 from app.models import User, canonical_username, normalize_password
 from app.signups import PendingSignup
@@ -35,12 +36,19 @@ class Username:
             raise ValidationError('Use at most 64 characters.')
 
 
-def email_taken(address: str, except_user: User | None = None) -> bool:
-    """`address` is the canonical form (NormalizedEmail ran first)."""
+def email_taken(
+    address: str, except_user: User | None = None, reserved: bool = True
+) -> bool:
+    """`address` is the canonical form (NormalizedEmail ran first). An
+    address another account gave up less than a week ago counts as taken
+    (unless `reserved` is False): its owner can still undo the change
+    (app.email_undo)."""
     query = sa.select(User.id).where(User.email == address)
     if except_user is not None:
         query = query.where(User.id != except_user.id)
-    return db.session.scalar(query) is not None
+    if db.session.scalar(query) is not None:
+        return True
+    return reserved and EmailUndo.reserved(address, except_user)
 
 
 def username_taken(name: str, except_user: User | None = None) -> bool:

@@ -1,35 +1,68 @@
-"""The account emails: the new address's confirmation link (built at send
-time, so its token is never stored) and the email-changed notice with its
-undo link. Sign-up's confirmation lives with sign-up, in app/auth/email.py.
+"""The account emails: the new address's confirmation link, the previous
+address's consent to a change while an undo is open, the email-changed
+notice with its undo and "This was me" links, and the notice that an undo
+replaced an address. Links are made at send time, so no token is stored.
+Sign-up's confirmation lives with sign-up, in app/auth/email.py.
 
 A change to an address another account has is queued like any other; at
 send time that address's owner gets "someone tried to use your address"
 instead of a link, so the change page answers the same either way."""
 
+from flask import current_app
 from flask_mail import Message
 
 from app.auth.email import account, confirmation_message, confirmation_urgency
-from app.email import build_message
+from app.dbtypes import utcnow
+from app.email import build_message, send_rendered
+from app.email_undo import EmailUndo
+from app.extensions import db
 from app.models import User
 from app.outbox import OutboxMessage, enqueue, handler
 from app.security import audit
 
 CONFIRM_CHANGE = 'change_email'
+APPROVE_CHANGE = 'approve_email_change'
 EMAIL_CHANGED = 'email_changed'
-REVERT_EXPIRES = 7 * 24 * 3600
+CONTEXT = ('when', 'address', 'browser')
 
 
-def queue_email_change(user: User, new_email: str) -> OutboxMessage:
-    data = {'user': user.id, 'email': new_email}
+def queue_email_change(
+    user: User, new_email: str, approved: bool = False
+) -> OutboxMessage:
+    """`approved`: the address of the account's open undo consented."""
+    data = {'user': user.id, 'email': new_email, 'approved': approved}
     return enqueue(CONFIRM_CHANGE, [new_email], data=data, **confirmation_urgency())
 
 
+def queue_change_approval(user: User, gate: EmailUndo, new_email: str):
+    """While an undo is open, a change starts with its address's consent."""
+    data = {'user': user.id, 'email': new_email}
+    return enqueue(
+        APPROVE_CHANGE, [gate.old_email], data=data, **confirmation_urgency()
+    )
+
+
 def queue_email_changed_notice(
-    user: User, old: str, new: str, context: dict
+    user: User, undo: EmailUndo, context: dict
 ) -> OutboxMessage:
-    """To the old address, with when/where/browser and the undo link."""
-    data = {'user': user.id, 'old': old, 'new': new, **context}
-    return enqueue(EMAIL_CHANGED, [old], data=data)
+    """To the old address, with when/where/browser, undo and "This was me"."""
+    data = {'user': user.id, 'undo': undo.id, 'new': undo.new_email, **context}
+    return enqueue(EMAIL_CHANGED, [undo.old_email], data=data)
+
+
+def send_email_restored_notice(
+    user: User, replaced: str, context: dict
+) -> OutboxMessage:
+    """To the address an undo replaced: what happened (it carries no link)."""
+    return send_rendered(
+        '[Microblog] Your previous email address was restored',
+        replaced,
+        'email_restored',
+        user=user,
+        restored=user.email,
+        replaced=replaced,
+        **context,
+    )
 
 
 @handler(CONFIRM_CHANGE)
@@ -46,28 +79,52 @@ def build_change_confirmation(row: OutboxMessage) -> Message | None:
             new_email,
             'address_in_use',
         )
+    claims = {'email': new_email}
+    if row.data.get('approved'):
+        claims['approved'] = True
     return confirmation_message(
         user,
         new_email,
         'confirm_new_email',
         '[Microblog] Confirm your new email address',
-        email=new_email,
+        **claims,
+    )
+
+
+@handler(APPROVE_CHANGE)
+def build_change_approval(row: OutboxMessage) -> Message | None:
+    user = account(row)
+    new_email = row.data.get('email')
+    if user is None or not new_email:
+        return None
+    expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
+    token = user.make_token('approve_email', expires, email=new_email)
+    return build_message(
+        '[Microblog] Allow a change of email address?',
+        row.recipients,
+        'approve_email_change',
+        user=user,
+        token=token,
+        new_email=new_email,
+        hours=expires // 3600,
     )
 
 
 @handler(EMAIL_CHANGED)
 def build_email_changed_notice(row: OutboxMessage) -> Message | None:
     user = account(row)
-    old, new = row.data.get('old'), row.data.get('new')
-    if user is None or not old or not new:
+    undo = db.session.get(EmailUndo, row.data.get('undo') or 0)
+    if user is None or undo is None or undo.user_id != user.id:
         return None
-    token = user.make_token('revert_email', REVERT_EXPIRES, old=old, new=new)
+    # The links live as long as the undo is open.
+    expires = max(1, int((undo.expires_at - utcnow()).total_seconds()))
     return build_message(
         '[Microblog] Your email address was changed',
-        old,
+        undo.old_email,
         'email_changed',
         user=user,
-        token=token,
-        new_email=new,
-        **{k: row.data.get(k) for k in ('when', 'address', 'browser')},
+        token=user.make_token('revert_email', expires, undo=undo.id),
+        keep_token=user.make_token('keep_email', expires, undo=undo.id),
+        new_email=undo.new_email,
+        **{k: row.data.get(k) for k in CONTEXT},
     )

@@ -1,5 +1,12 @@
-from wtforms import HiddenField, PasswordField, SubmitField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import IntegerField, PasswordField, SubmitField
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    ValidationError,
+)
+from wtforms.widgets import HiddenInput
 
 from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
@@ -53,7 +60,10 @@ class SignOutOthersForm(CurrentPasswordForm):
 
 
 class SignOutOneForm(BaseForm):
-    session = HiddenField(validators=[DataRequired(), Length(max=9)])  # an int4 id
+    # An int4 id: int() refuses "²" (a digit, not a decimal) with a form error.
+    session = IntegerField(
+        widget=HiddenInput(), validators=[InputRequired(), NumberRange(1, 2**31 - 1)]
+    )
     submit = SubmitField('Sign out')
 
 

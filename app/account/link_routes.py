@@ -1,20 +1,27 @@
-"""The emailed links that change an account: confirm an address, undo an
-email change, and "this wasn't me". Each lands on a token-free page whose
-button (a POST with CSRF) does the change (see app.links)."""
+"""The emailed links that change an account: confirm an address, consent
+to a change, undo an email change or keep it ("This was me"), and "this
+wasn't me". Each lands on a token-free page whose button (a POST with
+CSRF) does the change (see app.links)."""
 
 from flask import flash, redirect, render_template, session, url_for
-from flask_login import logout_user
+from flask_login import current_user
 
 from app import links, sessions, signups, tokens
 from app.account import bp
-from app.account.email import queue_email_changed_notice
+from app.account.email import (
+    queue_email_change,
+    queue_email_changed_notice,
+    send_email_restored_notice,
+)
 from app.account.forms import ConfirmForm
 from app.auth.email import queue_reset_email, request_password_reset
 from app.database import commit_unless_conflict
+from app.email_undo import EmailUndo
 from app.extensions import db
 from app.models import User
 from app.notices import request_context
 from app.security import audit, mask_email
+from app.sessions import UserSession
 from app.signups import PendingSignup
 from app.validators import email_taken
 
@@ -22,10 +29,12 @@ LINK_REFUSED = {
     'expired': 'That link has expired. Ask for a new one.',
     'used': 'That link was already used, or the account changed since it was sent.',
     'invalid': 'That link is not valid.',
+    'taken': 'That address cannot be put back: another account uses it now.',
 }
 
 
 def _link_refused(endpoint: str, reason: str, purpose: str | None = None):
+    db.session.rollback()
     links.forget(endpoint)
     audit('link_rejected', purpose=purpose or endpoint, reason=reason)
     flash(LINK_REFUSED.get(reason, LINK_REFUSED['invalid']), 'warning')
@@ -47,7 +56,7 @@ def _confirmation(token: str) -> tuple:
     return None, 'invalid', {}, None
 
 
-@bp.route('/confirm_email/<token>', methods=['GET', 'POST'])
+@links.route(bp, '/confirm_email/')
 def confirm_email(token):
     if token != links.LANDING:
         return links.land('account.confirm_email', token)
@@ -58,7 +67,14 @@ def confirm_email(token):
     new_email = claims.get('email') if purpose == 'change_email' else None
     form = ConfirmForm()
     if form.validate_on_submit():
-        return _apply_confirmation(user, new_email)
+        if isinstance(user, PendingSignup):
+            return _create_account(user)
+        if new_email:
+            return _apply_change(user, new_email, claims.get('approved') is True)
+        user.email_confirmed = True
+        return _confirmed(
+            user, 'email_confirmed', 'Thank you: your email address is confirmed.'
+        )
     return render_template(
         'account/confirm.html',
         title='Confirm your email address',
@@ -86,54 +102,103 @@ def _create_account(pending: PendingSignup):
     return redirect(url_for('auth.login'))
 
 
-def _apply_confirmation(user: User, new_email: str | None):
-    if isinstance(user, PendingSignup):
-        return _create_account(user)
-    old_email = user.email
-    if new_email:
-        if email_taken(new_email, except_user=user):
-            return _link_refused('account.confirm_email', 'used', 'change_email')
-        user.email = new_email
-        queue_email_changed_notice(user, old_email, new_email, request_context())
-    user.email_confirmed = True
-    if not commit_unless_conflict():
+def _apply_change(user: User, new_email: str, approved: bool):
+    """The new address proved itself: switch to it, sign out the account's
+    other sessions and, if the old address was proved too, open its undo and
+    tell it (an unproved one may be a stranger's: it gets no power, no mail)."""
+    # While an undo is open, only a change its address allowed goes through.
+    if not approved and EmailUndo.gate(user.id) is not None:
         return _link_refused('account.confirm_email', 'used', 'change_email')
+    old, proved = user.email, user.email_confirmed
+    if email_taken(new_email, except_user=user) or not user.replace_email(
+        old, new_email
+    ):
+        return _link_refused('account.confirm_email', 'used', 'change_email')
+    if proved:
+        undo = EmailUndo.start(user, old, new_email)
+        queue_email_changed_notice(user, undo, request_context())
+    here = current_user.is_authenticated and current_user.id == user.id
+    keep = [UserSession.id != current_user.session_id] if here else []
+    sessions.revoke(user.id, *keep)
+    return _confirmed(user, 'email_changed', f'Your email address is now {new_email}.')
+
+
+def _confirmed(user: User, event: str, message: str):
+    if not commit_unless_conflict():
+        return _link_refused('account.confirm_email', 'used')
     links.forget('account.confirm_email')
-    audit('email_changed' if new_email else 'email_confirmed', account=user.id)
-    flash(
-        f'Your email address is now {new_email}.'
-        if new_email
-        else 'Thank you: your email address is confirmed.',
-        'success',
-    )
+    audit(event, account=user.id)
+    flash(message, 'success')
     return redirect(url_for('main.index'))
 
 
-@bp.route('/revert_email/<token>', methods=['GET', 'POST'])
+@links.route(bp, '/approve_email/')
+def approve_email(token):
+    """From the address of an open undo: allow the change it was asked for;
+    the new address then gets its own confirmation link."""
+    if token != links.LANDING:
+        return links.land('account.approve_email', token)
+    user, reason, claims = User.from_token(
+        links.stashed('account.approve_email'), 'approve_email'
+    )
+    new_email = claims.get('email')
+    if user is None or not isinstance(new_email, str):
+        return _link_refused('account.approve_email', reason, 'approve_email')
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template(
+            'account/approve.html', title='Allow the change', form=form,
+            new=new_email,
+        )  # fmt: skip
+    if email_taken(new_email, except_user=user):
+        return _link_refused('account.approve_email', 'used', 'approve_email')
+    queue_email_change(user, new_email, approved=True)
+    db.session.commit()
+    links.forget('account.approve_email')
+    audit('email_change_approved', account=user.id)
+    flash(f'We sent a confirmation link to {new_email}.', 'info')
+    return redirect(url_for('main.index'))
+
+
+def _open_undo(endpoint: str, purpose: str) -> tuple:
+    """(user, undo row or None, reason) for an undo or "This was me" link."""
+    user, reason, claims = User.from_token(links.stashed(endpoint), purpose)
+    if user is None:
+        return None, None, reason
+    undo = EmailUndo.open_for(user.id, claims.get('undo'))
+    return user, undo, 'ok' if undo else 'used'
+
+
+@links.route(bp, '/revert_email/')
 def revert_email(token):
     """Undo an email change from the old address: restore it, sign out every
-    session and send a password reset there."""
+    session, send a password reset there and tell the replaced address."""
     if token != links.LANDING:
         return links.land('account.revert_email', token)
-    user, reason, claims = User.from_token(
-        links.stashed('account.revert_email'), 'revert_email'
-    )
-    if user is None or user.email != claims.get('new'):
+    user, undo, reason = _open_undo('account.revert_email', 'revert_email')
+    if undo is None:
         return _link_refused('account.revert_email', reason, 'revert_email')
     form = ConfirmForm()
     if not form.validate_on_submit():
         return render_template(
             'account/revert.html', title='Undo the email change', form=form,
-            old=claims['old'], new=claims['new'],
+            old=undo.old_email, new=user.email,
         )  # fmt: skip
-    user.email, user.email_confirmed = claims['old'], True
+    replaced = user.email
+    if not undo.end('undone'):
+        return _link_refused('account.revert_email', 'used', 'revert_email')
+    if replaced != undo.old_email and not user.replace_email(replaced, undo.old_email):
+        taken = User.by_email(undo.old_email) is not None
+        return _link_refused('account.revert_email', 'taken' if taken else 'used')
+    user.email_confirmed = True
     sessions.revoke_all(user)
     queue_reset_email(user)
-    if not commit_unless_conflict():
-        return _link_refused('account.revert_email', 'used', 'revert_email')
+    if replaced != user.email:
+        send_email_restored_notice(user, replaced, request_context())
+    db.session.commit()
     links.forget('account.revert_email')
     audit('email_reverted', account=user.id, email=mask_email(user.email))
-    logout_user()
+    sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
         f'Your email address is {user.email} again and every session was '
         'signed out. We sent a password reset link there.',
@@ -142,7 +207,33 @@ def revert_email(token):
     return redirect(url_for('auth.login'))
 
 
-@bp.route('/not_me/<token>', methods=['GET', 'POST'])
+@links.route(bp, '/keep_email/')
+def keep_email(token):
+    """ "This was me", from the old address: end the undo, keep the change."""
+    if token != links.LANDING:
+        return links.land('account.keep_email', token)
+    user, undo, reason = _open_undo('account.keep_email', 'keep_email')
+    if undo is None:
+        return _link_refused('account.keep_email', reason, 'keep_email')
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template(
+            'account/keep.html', title='Keep the new address', form=form,
+            old=undo.old_email, new=undo.new_email,
+        )  # fmt: skip
+    if not undo.end('kept'):
+        return _link_refused('account.keep_email', 'used', 'keep_email')
+    db.session.commit()
+    links.forget('account.keep_email')
+    audit('email_change_kept', account=user.id)
+    flash(
+        f'The account keeps {undo.new_email}; the undo link no longer works.',
+        'success',
+    )
+    return redirect(url_for('main.index'))
+
+
+@links.route(bp, '/not_me/')
 def not_me(token):
     """From a security notice: sign out every session and send a password
     reset to the stored address, after one confirming click."""
@@ -161,7 +252,7 @@ def not_me(token):
     db.session.commit()
     links.forget('account.not_me')
     audit('not_me', account=user.id, sessions=count)
-    logout_user()
+    sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
         'Every session of your account was signed out and a password reset '
         'link is on its way to your email address.',

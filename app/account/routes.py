@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, logout_user
 
 from app import sessions
 from app.account import bp
-from app.account.email import queue_email_change
+from app.account.email import queue_change_approval, queue_email_change
 from app.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -14,10 +14,11 @@ from app.account.forms import (
     SignOutOthersForm,
 )
 from app.auth.email import queue_signup_confirmation
+from app.email_undo import UNDO_DAYS, EmailUndo
 from app.extensions import db, limiter
 from app.forms import EmptyForm
 from app.notices import queue_notice
-from app.security import audit, config_limit, failed
+from app.security import audit, config_limit, failed, mask_email
 from app.sessions import UserSession
 
 
@@ -52,19 +53,43 @@ def change_password():
 @login_required
 @limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
 def change_email():
-    """Nothing changes until the new address is confirmed from its inbox."""
+    """Nothing changes until the new address is confirmed from its inbox;
+    while an undo is open, the undo's address must allow the change first."""
     form = ChangeEmailForm(current_user)
+    gate = EmailUndo.gate(current_user.id)
     if form.validate_on_submit():
-        queue_email_change(current_user, form.email.data)
+        sent = _request_change(current_user, gate, form.email.data)
         db.session.commit()
-        audit('email_change_requested', account=current_user.id)
-        flash(
-            f'We sent a link to {form.email.data}. Your address changes when '
-            'you open it.',
-            'info',
-        )
+        audit('email_change_requested', account=current_user.id, gated=bool(gate))
+        flash(sent, 'info')
         return redirect(url_for('account.settings'))
-    return render_template('account/form.html', title='Change email', form=form)
+    note = None
+    if gate is not None:
+        note = (
+            f'Your address changed less than {UNDO_DAYS} days ago. Until '
+            f'{gate.expires_at:%-d %B %Y}, another change needs the consent of '
+            f'your previous address, {mask_email(gate.old_email)}: the link goes '
+            'there first.'
+        )
+    return render_template(
+        'account/form.html', title='Change email', form=form, note=note
+    )
+
+
+def _request_change(user, gate: EmailUndo | None, new_email: str) -> str:
+    """Queue the change's first link; say what was sent. An address whose
+    undo is open for another account gets the same answer and no email."""
+    reserved = EmailUndo.reserved(new_email, user)
+    if gate is None:
+        if not reserved:
+            queue_email_change(user, new_email)
+        return f'We sent a link to {new_email}. Your address changes when you open it.'
+    if not reserved:
+        queue_change_approval(user, gate, new_email)
+    return (
+        f'We sent a link to your previous address, {mask_email(gate.old_email)}: '
+        f'once it allows the change, {new_email} gets a confirmation link.'
+    )
 
 
 @bp.route('/resend_confirmation', methods=['POST'])
@@ -99,9 +124,9 @@ def sessions_page():
 
 
 def _sign_out_one(form: SignOutOneForm) -> str | None:
-    if not form.validate_on_submit() or not form.session.data.isdigit():
+    if not form.validate_on_submit():
         return None
-    session_id = int(form.session.data)
+    session_id = form.session.data
     sessions.revoke(current_user.id, UserSession.id == session_id)
     db.session.commit()
     audit('session_revoked', account=current_user.id, session=session_id)

@@ -21,6 +21,7 @@ from app.outbox import OutboxMessage, Priority, enqueue, handler
 from app.outbox.queue import rewrite
 from app.security import audit, mask_email
 from app.signups import PendingSignup
+from app.validators import email_taken
 
 RESET_REQUEST = 'password_reset'  # holds the typed address
 RESET_EMAIL = 'reset_email'  # resolved: holds the account's stored address
@@ -108,7 +109,7 @@ def build_pending_signup_email(row: OutboxMessage) -> Message | None:
     pending = PendingSignup.get_live(row.data.get('pending'))
     if pending is None or pending.email != row.recipients:
         return None  # confirmed, expired or replaced meanwhile
-    if User.by_email(pending.email) is not None:
+    if email_taken(pending.email):  # an account, or an open undo, holds it
         audit('signup_email_taken', email=mask_email(pending.email), job=row.id)
         return build_message(SIGNUP_TAKEN_SUBJECT, pending.email, 'signup_email_taken')
     expires = current_app.config['CONFIRM_TOKEN_EXPIRES']

@@ -186,12 +186,12 @@ def reset_password_request():
     )
 
 
-@bp.route('/reset_password/<token>', methods=['GET', 'POST'])
+@links.route(bp, '/reset_password/', landing=SET_PASSWORD)
 def reset_password(token):
     if current_user.is_authenticated:
         return redirect(url_for('main.index'))
     if token != SET_PASSWORD:
-        return links.land('auth.reset_password', token, SET_PASSWORD)
+        return links.land('auth.reset_password', token)
     token = links.stashed('auth.reset_password')
     user, reason = User.check_reset_password_token(token)
     if user is None:
