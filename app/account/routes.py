@@ -4,7 +4,7 @@ emailed links that confirm or undo an email change."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app import sessions
+from app import budgets, sessions
 from app.account import bp
 from app.account.email import queue_email_change
 from app.account.forms import (
@@ -17,7 +17,7 @@ from app.auth.email import queue_signup_confirmation
 from app.extensions import db, limiter
 from app.forms import EmptyForm
 from app.notices import queue_notice
-from app.security import audit, config_limit, failed
+from app.security import audit, config_limit
 from app.sessions import UserSession
 
 
@@ -29,7 +29,7 @@ def settings():
 
 @bp.route('/change_password', methods=['GET', 'POST'])
 @login_required
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def change_password():
     """New password; every other session is signed out, this one stays."""
     form = ChangePasswordForm(current_user)
@@ -50,7 +50,7 @@ def change_password():
 
 @bp.route('/change_email', methods=['GET', 'POST'])
 @login_required
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def change_email():
     """Nothing changes until the new address is confirmed from its inbox."""
     form = ChangeEmailForm(current_user)

@@ -1,5 +1,6 @@
 import sqlalchemy as sa
 from flask import (
+    abort,
     flash,
     redirect,
     render_template,
@@ -10,7 +11,7 @@ from flask import (
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import links, sessions, tokens
+from app import budgets, links, sessions, tokens
 from app.auth import bp
 from app.auth.email import (
     queue_signup_confirmation,
@@ -26,9 +27,9 @@ from app.auth.forms import (
 )
 from app.extensions import db, limiter
 from app.forms import EmptyForm
-from app.models import User
+from app.models import User, canonical_username
 from app.notices import queue_notice
-from app.security import audit, config_limit, failed, mask_email, safe_next_url
+from app.security import audit, config_limit, mask_email, safe_next_url
 from app.validators import email_taken, username_taken
 
 # The reset link's token is moved into the session, then the browser is sent
@@ -50,18 +51,26 @@ def _forget_opened_links(_app, **_extra) -> None:
 
 
 @bp.route('/login', methods=['GET', 'POST'])
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def login():
-    """Sign in; failed attempts count towards the per-client rate limit."""
+    """Sign in; failed attempts count towards the per-client and the
+    per-account limits (counted first, refunded on success)."""
     if current_user.is_authenticated:
         return redirect(url_for('main.index'))
     form = LoginForm()
     if form.validate_on_submit():
+        # Keyed on the typed name, known or not: the answer is the same.
+        account_try = budgets.take(
+            'LOGIN_ACCOUNT_LIMIT', canonical_username(form.username.data)
+        )
+        if not account_try.ok:
+            abort(429)
         user = User.by_username(form.username.data)
         if user is None:
             # Same hashing work as for a real account: no timing oracle.
             check_password_hash(_DUMMY_HASH, form.password.data)
         elif user.check_password(form.password.data):
+            account_try.refund()
             if sessions.is_new_browser(user):
                 queue_notice(user, 'new_sign_in')  # committed with the sign-in
             sessions.sign_in(user, remember=form.remember_me.data)
