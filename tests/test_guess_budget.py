@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from app import db
 from app.extensions import limiter
+from app.forms import BaseForm
+from app.guesses import CurrentPassword
 from app.sessions import UserSession
 from app.testing import PASSWORD, AuthActions, free_port
 
@@ -154,3 +156,23 @@ def test_with_the_store_down_the_budget_counts_in_the_process(make_app, smtp, ca
         len(warnings) == 1 and 'falling back to in-memory' in warnings[0].getMessage()
     )
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def all_subclasses(cls) -> set[type]:
+    found = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= all_subclasses(sub)
+    return found
+
+
+def test_every_form_asking_for_the_current_password_uses_the_budget(app):
+    """A form added later that asks for `current_password` must check it
+    with the CurrentPassword validator (current_password_field() does)."""
+    asking = []
+    for form in all_subclasses(BaseForm):
+        field = getattr(form, 'current_password', None)
+        if field is not None:
+            asking.append(form.__name__)
+            validators = field.kwargs.get('validators', [])
+            assert any(isinstance(v, CurrentPassword) for v in validators), form
+    assert {'ChangePasswordForm', 'ChangeEmailForm', 'SignOutOthersForm'} <= set(asking)
