@@ -1,7 +1,7 @@
-"""Security notices: "your password was changed" and "new sign-in from a
-browser not seen before". Each says when (UTC), from roughly where and with
-which browser, and carries a signed "This wasn't me" link (/not_me/<token>,
-7 days) that is made when the email is sent."""
+"""Security notices: "your password was changed", "new sign-in from a
+browser not seen before" and "too many wrong passwords". Each says when
+(UTC), from roughly where and with which browser, and carries a signed
+"This wasn't me" link (/not_me/<token>, 7 days) made when it is sent."""
 
 from flask import request
 from flask_mail import Message
@@ -18,6 +18,7 @@ NOT_ME_EXPIRES = 7 * 24 * 3600
 SUBJECTS = {
     'password_changed': '[Microblog] Your password was changed',
     'new_sign_in': '[Microblog] New sign-in from a browser not seen before',
+    'password_guesses': '[Microblog] Too many wrong passwords on your account',
 }
 
 
@@ -31,9 +32,15 @@ def request_context() -> dict:
     }
 
 
-def queue_notice(user: User, event: str) -> OutboxMessage:
+def queue_notice(user: User, event: str) -> OutboxMessage | None:
+    """Queue a notice to the account's address, if that address is proven:
+    nobody can have notices sent to an address they merely typed. Each
+    event has its own mail budget (notice_<event>), so a flood of one kind
+    cannot use up the budget of another."""
+    if not user.email_confirmed:
+        return None
     data = {'user': user.id, 'event': event, **request_context()}
-    return enqueue(NOTICE, [user.email], data=data)
+    return enqueue(NOTICE, [user.email], data=data, budget=f'notice_{event}')
 
 
 @handler(NOTICE)

@@ -17,12 +17,14 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import request
 from flask_login import current_user, login_user, logout_user
-from ua_parser import parse as parse_user_agent
 
+from app.agents import agent_family, describe_agent
 from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db, login
 from app.models import User
+
+__all__ = ['agent_family', 'describe_agent']  # for app.notices and others
 
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most this often
 
@@ -172,26 +174,6 @@ def live_sessions(user: User) -> list[SessionView]:
         )
         for row in rows
     ]
-
-
-def _parse(user_agent: str) -> tuple[str, str, str]:
-    """(browser, its major version or '', OS), from ua-parser's rules."""
-    result = parse_user_agent(user_agent or '')
-    browser, major = 'Unknown', ''
-    if result.user_agent is not None:
-        browser, major = result.user_agent.family, result.user_agent.major or ''
-    return browser, major, result.os.family if result.os else 'Unknown'
-
-
-def agent_family(user_agent: str) -> str:
-    browser, _, system = _parse(user_agent)
-    return f'{browser}/{system}'[:128]
-
-
-def describe_agent(user_agent: str) -> tuple[str, str]:
-    """('Firefox 133', 'Windows'): browser and OS, for people to read."""
-    browser, major, system = _parse(user_agent)
-    return (f'{browser} {major}' if major else browser), system
 
 
 def approximate_address(address: str) -> str:

@@ -10,14 +10,17 @@ from wtforms.widgets import HiddenInput
 
 from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
+from app.guesses import CurrentPassword
 from app.models import User
 from app.validators import MAX_PASSWORD, context_words
 
 
 def current_password_field() -> PasswordField:
+    """Every form asking for the current password uses this field: its
+    answers count against the account's one guess budget (app.guesses)."""
     return PasswordField(
         'Current password',
-        validators=[DataRequired(), Length(max=MAX_PASSWORD)],
+        validators=[DataRequired(), Length(max=MAX_PASSWORD), CurrentPassword()],
         render_kw={'autocomplete': 'current-password'},
     )
 
@@ -30,10 +33,6 @@ class CurrentPasswordForm(BaseForm):
     def __init__(self, user: User, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-
-    def validate_current_password(self, field) -> None:
-        if not self.user.check_password(field.data):
-            raise ValidationError('That is not your current password.')
 
 
 class ChangePasswordForm(CurrentPasswordForm):

@@ -4,7 +4,7 @@ emailed links that confirm or undo an email change."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app import sessions
+from app import budgets, sessions
 from app.account import bp
 from app.account.email import queue_change_approval, queue_email_change
 from app.account.forms import (
@@ -18,7 +18,7 @@ from app.email_undo import UNDO_DAYS, EmailUndo
 from app.extensions import db, limiter
 from app.forms import EmptyForm
 from app.notices import queue_notice
-from app.security import audit, config_limit, failed, mask_email
+from app.security import audit, config_limit, mask_email
 from app.sessions import UserSession
 
 
@@ -30,7 +30,7 @@ def settings():
 
 @bp.route('/change_password', methods=['GET', 'POST'])
 @login_required
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def change_password():
     """New password; every other session is signed out, this one stays."""
     form = ChangePasswordForm(current_user)
@@ -51,7 +51,7 @@ def change_password():
 
 @bp.route('/change_email', methods=['GET', 'POST'])
 @login_required
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def change_email():
     """Nothing changes until the new address is confirmed from its inbox;
     while an undo is open, the undo's address must allow the change first."""

@@ -2,6 +2,7 @@ import functools
 
 import sqlalchemy as sa
 from flask import (
+    abort,
     current_app,
     flash,
     redirect,
@@ -13,7 +14,7 @@ from flask import (
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import links, sessions, signups, tokens
+from app import budgets, links, sessions, signups, tokens
 from app.auth import bp
 from app.auth.email import queue_pending_signup, request_password_reset
 from app.auth.forms import (
@@ -25,9 +26,9 @@ from app.auth.forms import (
 )
 from app.extensions import db, limiter
 from app.forms import EmptyForm
-from app.models import User, hash_password
+from app.models import User, canonical_username, hash_password
 from app.notices import queue_notice
-from app.security import audit, config_limit, failed, mask_email, safe_next_url
+from app.security import audit, config_limit, mask_email, safe_next_url
 from app.signups import PendingSignup
 
 # The reset link's token is moved into the session, then the browser is sent
@@ -56,19 +57,28 @@ def _forget_opened_links(_app, **_extra) -> None:
 
 
 @bp.route('/login', methods=['GET', 'POST'])
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def login():
-    """Sign in; failed attempts count towards the per-client rate limit."""
+    """Sign in; failed attempts count towards the per-client and the
+    per-account limits (counted first, refunded on success)."""
     if current_user.is_authenticated:
         return redirect(url_for('main.index'))
     form = LoginForm()
     if form.validate_on_submit():
+        # Keyed on the typed name, known or not: the answer is the same.
+        account_try = budgets.take(
+            'LOGIN_ACCOUNT_LIMIT', canonical_username(form.username.data)
+        )
+        if not account_try.ok:
+            abort(429)
         user = User.by_username(form.username.data)
         if user is None:
             answer = _pending_sign_in(form.username.data, form.password.data)
             if answer is not None:
+                account_try.refund()
                 return answer
         elif user.check_password(form.password.data):
+            account_try.refund()
             if sessions.is_new_browser(user):
                 queue_notice(user, 'new_sign_in')  # committed with the sign-in
             sessions.sign_in(user, remember=form.remember_me.data)
@@ -178,7 +188,7 @@ def reset_password_request():
     if form.validate_on_submit():
         job = request_password_reset(form.email.data)
         db.session.commit()
-        audit('reset_requested', email=mask_email(form.email.data), job=job.id)
+        audit('reset_requested', email=mask_email(form.email.data), job=job and job.id)
         flash(RESET_SENT, 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(
@@ -242,7 +252,7 @@ def reset_link_problem(reason):
         if user is not None:
             job = request_password_reset(user.email)
             db.session.commit()
-            audit('reset_requested_again', account=user.id, job=job.id)
+            audit('reset_requested_again', account=user.id, job=job and job.id)
         flash(RESET_SENT, 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(
