@@ -71,11 +71,9 @@ def user(username):
     if user is None:
         abort(404)
     posts = timeline.profile_page(user, page_number(), per_page())
+    form = EmptyForm() if user != current_user else None  # follow or unfollow
     return render_template(
-        'main/user.html',
-        user=user,
-        posts=posts,
-        stats=stats,
+        'main/user.html', user=user, posts=posts, stats=stats, form=form
     )
 
 
