@@ -54,4 +54,3 @@ def username_field(**kwargs) -> StringField:
         validators=[DataRequired(), Length(max=64), Username()],
         **kwargs,
     )
-
