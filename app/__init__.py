@@ -6,7 +6,7 @@ starts where the operator chooses (see app.outbox).
 
 from flask import Flask
 
-from app import database, links, outbox, security
+from app import database, links, outbox, security, urls
 from app.account import bp as account_bp
 from app.auth import bp as auth_bp
 from app.cards import cards_html
@@ -16,7 +16,6 @@ from app.errors import bp as errors_bp
 from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
 from app.main import bp as main_bp
 from app.startup import ConfigError, check_config, configure_logging, configure_proxies
-from app.urls import fixed_url, fixed_urls
 from config import Config
 
 __all__ = ['ConfigError', 'create_app', 'db', 'mail']
@@ -60,8 +59,7 @@ def register_template_helpers(app: Flask) -> None:
     forms = app.jinja_env.get_template('_form.html').module
     app.add_template_global(forms.render_field, 'render_field')
     app.add_template_global(forms.render_form, 'render_form')
-    app.add_template_global(fixed_url)
-    app.add_template_global(fixed_urls)
+    urls.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
