@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name != 'sqlite':
         sa.event.listen(engine, 'checkout', _refuse_if_closed)
+        sa.event.listen(engine, 'checkin', _end_autocommit)
         return
     busy_ms = int(app.config['SQLITE_BUSY_TIMEOUT_MS'])
 
@@ -46,6 +47,15 @@ def _refuse_if_closed(dbapi_connection, _record, _proxy) -> None:
     timeout) is replaced before use: the pool retries on DisconnectionError."""
     if not is_open(dbapi_connection):
         raise sa.exc.DisconnectionError('connection closed by the server')
+
+
+def _end_autocommit(dbapi_connection, _record) -> None:
+    """A connection a GET request read with in autocommit (see
+    app.extensions.Session) goes back to the pool in transactions again:
+    the mail sender, the CLI and POST requests rely on them."""
+    if dbapi_connection is not None and not getattr(dbapi_connection, 'closed', True):
+        if getattr(dbapi_connection, 'autocommit', False):
+            dbapi_connection.autocommit = False
 
 
 def is_open(dbapi_connection) -> bool:

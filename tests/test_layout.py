@@ -2,12 +2,20 @@
 fixed URL in templates, and the names the code relies on."""
 
 import ast
+import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from app import urls
+from app.dbtypes import utcnow
+from app.extensions import db
+from app.models import User
+from app.sessions import UserSession
+from app.testing import AuthActions
 
 APP = Path(__file__).resolve().parent.parent / 'app'
 TEMPLATES = APP / 'templates'
@@ -15,6 +23,7 @@ TEMPLATES = APP / 'templates'
 # email module must know none of them.
 FEATURES = {'auth', 'account', 'main', 'errors', 'notices', 'cli'}
 BLUEPRINTS = {'auth', 'account', 'main', 'errors'}
+ON_POSTGRES = os.environ.get('TEST_DATABASE_URL', '').startswith('postgres')
 
 
 def room(module: str) -> str | None:
@@ -135,3 +144,48 @@ def test_the_url_cache_keeps_a_bounded_number_of_script_roots(app):
     assert len(app.extensions['fixed_urls']) <= urls.MAX_SCRIPT_ROOTS
     page = client.get('/root0/login', base_url='https://microblog.test/root0/')
     assert 'href="/root0/register"' in page.get_data(as_text=True)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason='autocommit reads on PostgreSQL')
+def test_a_get_that_writes_does_so_on_the_connection_it_reads_with(make_app):
+    """A GET decides its read mode once: it reads in autocommit and, when it
+    writes (the last-seen touch), begins a transaction on the same
+    connection, never holding a second one; the write is kept, and the
+    connection goes back to the pool in transactions again."""
+    from psycopg.pq import TransactionStatus
+
+    app = make_app(MAIL_SENDER_ENABLED=False)  # its thread takes connections
+    client = app.test_client()
+    AuthActions(client).register()
+    AuthActions(client).login()
+    with app.app_context():
+        engine = db.engine
+        long_ago = utcnow() - timedelta(days=1)
+        db.session.execute(sa.update(User).values(last_seen=long_ago))
+        db.session.execute(sa.update(UserSession).values(last_seen=long_ago))
+        db.session.commit()
+    held = []
+
+    def checkout(*_args) -> None:
+        held.append(engine.pool.checkedout())
+
+    sa.event.listen(engine, 'checkout', checkout)
+    try:
+        assert client.get('/index').status_code == 200
+    finally:
+        sa.event.remove(engine, 'checkout', checkout)
+    assert held and max(held) == 1  # never a second connection at once
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.last_seen)) > long_ago
+        assert db.session.scalar(sa.select(UserSession.last_seen)) > long_ago
+        driver = db.session.connection().connection.driver_connection
+        assert not driver.autocommit  # back in the pool in transactions
+    with app.test_request_context('/index'):
+        db.session.execute(sa.select(1))
+        driver = db.session.connection().connection.driver_connection
+        assert driver.info.transaction_status == TransactionStatus.IDLE
+        db.session.execute(sa.update(User).values(about_me='written in a GET'))
+        assert driver.info.transaction_status == TransactionStatus.INTRANS
+        assert db.session.connection().connection.driver_connection is driver
+        db.session.rollback()
+        assert db.session.scalar(sa.select(User.about_me)) is None
