@@ -6,7 +6,7 @@ starts where the operator chooses (see app.outbox).
 
 from flask import Flask
 
-from app import database, links, outbox, security, urls
+from app import database, links, outbox, security, sessions, urls
 from app.account import bp as account_bp
 from app.auth import bp as auth_bp
 from app.cards import cards_html
@@ -45,6 +45,7 @@ def register_extensions(app: Flask) -> None:
     database.init_app(app)
     security.init_app(app)
     outbox.init_app(app)
+    sessions.init_app(app)
     links.init_app(
         app,
         {'auth.reset_password', 'account.confirm_email', 'account.revert_email'},

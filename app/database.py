@@ -84,15 +84,17 @@ def commit_unless_conflict() -> bool:
 Model = TypeVar('Model')
 
 
-def attach(model: type[Model], row) -> Model:
-    """A row of `model`'s table columns (in table order), read with Core, as
-    the persistent object of this session a query would load: on hot pages
-    the ORM's loading cost twice the query. If the session already holds
-    that object, that object. (make_transient_to_detached is SQLAlchemy's
-    way to take in an object built from another source than a query.)"""
+def attach(model: type[Model], row: sa.Row) -> Model:
+    """The persistent object of this session a query would load, from a Core
+    row holding `model`'s table columns (found by column, so the row may
+    hold other columns too, in any order): on hot pages the ORM's loading
+    cost twice the query. If the session already holds that object, that
+    object. (make_transient_to_detached is SQLAlchemy's way to take in an
+    object built from another source than a query.)"""
     mapper = sa.inspect(model)
-    keys, primary = _layout(mapper)
-    values = dict(zip(keys, row, strict=True))
+    columns, primary = _layout(mapper)
+    found = row._mapping
+    values = {key: found[column] for key, column in columns}
     key = mapper.identity_key_from_primary_key([values[k] for k in primary])
     held = db.session.identity_map.get(key)
     if held is not None:
@@ -105,9 +107,9 @@ def attach(model: type[Model], row) -> Model:
 
 
 @functools.cache
-def _layout(mapper: so.Mapper) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The attribute names of the mapper's table columns, then of its
-    primary key."""
+def _layout(mapper: so.Mapper) -> tuple[tuple, tuple[str, ...]]:
+    """(attribute name, column) for each of the mapper's table columns, then
+    the attribute names of its primary key."""
     name = mapper.get_property_by_column
-    columns = tuple(name(c).key for c in mapper.local_table.c)
+    columns = tuple((name(c).key, c) for c in mapper.local_table.c)
     return columns, tuple(name(c).key for c in mapper.primary_key)
