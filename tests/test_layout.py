@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 
-from app import urls
+from app import create_app, timeline, urls
 from app.dbtypes import utcnow
 from app.extensions import db
-from app.models import User
+from app.models import Post, User
 from app.sessions import UserSession
 from app.testing import AuthActions
+from config import TestConfig
 
 APP = Path(__file__).resolve().parent.parent / 'app'
 TEMPLATES = APP / 'templates'
@@ -189,3 +191,31 @@ def test_a_get_that_writes_does_so_on_the_connection_it_reads_with(make_app):
         assert db.session.connection().connection.driver_connection is driver
         db.session.rollback()
         assert db.session.scalar(sa.select(User.about_me)) is None
+
+
+def test_the_index_sqlite_is_told_to_walk_exists_after_the_migrations(
+    make_app, tmp_path
+):
+    """The SQLite timeline names Post.TIMELINE_INDEX (INDEXED BY fails if it
+    is missing): the migrations build it, on the columns the model says."""
+    index = Post.TIMELINE_INDEX
+    assert f'INDEXED BY {index.name}' in str(timeline._sqlite_page())
+    app = make_app(MAIL_SENDER_ENABLED=False)
+    if not ON_POSTGRES:  # Alembic's batch mode needs a file of its own
+        url = f'sqlite:///{tmp_path}/migrated.db'
+        settings = {'SQLALCHEMY_DATABASE_URI': url, 'MAIL_SENDER_ENABLED': False}
+        app = create_app(type('C', (TestConfig,), settings))
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('DROP TABLE IF EXISTS alembic_version'))
+        upgrade()
+        built = {
+            i['name']: i['column_names']
+            for i in sa.inspect(db.engine).get_indexes('post')
+        }
+        db.session.remove()
+        downgrade(revision='base')
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('DROP TABLE alembic_version'))
+    assert built[index.name] == [c.name for c in index.columns]
