@@ -166,6 +166,14 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = 'Lax'
     REMEMBER_COOKIE_SECURE = PREFERRED_URL_SCHEME == 'https'
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    # last_seen, the profile's and each signed-in browser's, is written at
+    # most once per this many seconds: no write per request.
+    LAST_SEEN_INTERVAL = env_int('LAST_SEEN_INTERVAL', 60)
+    # A sign-in ends on the server after this many seconds without a
+    # request, and this many seconds after it began however active it is
+    # (the remember-me cookie lasts as long: app.sessions.init_app).
+    SESSION_IDLE_TIMEOUT = env_int('SESSION_IDLE_TIMEOUT', 30 * 24 * 3600)
+    SESSION_MAX_AGE = env_int('SESSION_MAX_AGE', 365 * 24 * 3600)
 
 
 class TestConfig(Config):

@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name != 'sqlite':
         sa.event.listen(engine, 'checkout', _refuse_if_closed)
+        sa.event.listen(engine, 'checkin', _end_autocommit)
         return
     busy_ms = int(app.config['SQLITE_BUSY_TIMEOUT_MS'])
 
@@ -46,6 +47,15 @@ def _refuse_if_closed(dbapi_connection, _record, _proxy) -> None:
     timeout) is replaced before use: the pool retries on DisconnectionError."""
     if not is_open(dbapi_connection):
         raise sa.exc.DisconnectionError('connection closed by the server')
+
+
+def _end_autocommit(dbapi_connection, _record) -> None:
+    """A connection a GET request read with in autocommit (see
+    app.extensions.Session) goes back to the pool in transactions again:
+    the mail sender, the CLI and POST requests rely on them."""
+    if dbapi_connection is not None and not getattr(dbapi_connection, 'closed', True):
+        if getattr(dbapi_connection, 'autocommit', False):
+            dbapi_connection.autocommit = False
 
 
 def is_open(dbapi_connection) -> bool:
@@ -74,15 +84,17 @@ def commit_unless_conflict() -> bool:
 Model = TypeVar('Model')
 
 
-def attach(model: type[Model], row) -> Model:
-    """A row of `model`'s table columns (in table order), read with Core, as
-    the persistent object of this session a query would load: on hot pages
-    the ORM's loading cost twice the query. If the session already holds
-    that object, that object. (make_transient_to_detached is SQLAlchemy's
-    way to take in an object built from another source than a query.)"""
+def attach(model: type[Model], row: sa.Row) -> Model:
+    """The persistent object of this session a query would load, from a Core
+    row holding `model`'s table columns (found by column, so the row may
+    hold other columns too, in any order): on hot pages the ORM's loading
+    cost twice the query. If the session already holds that object, that
+    object. (make_transient_to_detached is SQLAlchemy's way to take in an
+    object built from another source than a query.)"""
     mapper = sa.inspect(model)
-    keys, primary = _layout(mapper)
-    values = dict(zip(keys, row, strict=True))
+    columns, primary = _layout(mapper)
+    found = row._mapping
+    values = {key: found[column] for key, column in columns}
     key = mapper.identity_key_from_primary_key([values[k] for k in primary])
     held = db.session.identity_map.get(key)
     if held is not None:
@@ -95,9 +107,9 @@ def attach(model: type[Model], row) -> Model:
 
 
 @functools.cache
-def _layout(mapper: so.Mapper) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The attribute names of the mapper's table columns, then of its
-    primary key."""
+def _layout(mapper: so.Mapper) -> tuple[tuple, tuple[str, ...]]:
+    """(attribute name, column) for each of the mapper's table columns, then
+    the attribute names of its primary key."""
     name = mapper.get_property_by_column
-    columns = tuple(name(c).key for c in mapper.local_table.c)
+    columns = tuple((name(c).key, c) for c in mapper.local_table.c)
     return columns, tuple(name(c).key for c in mapper.primary_key)

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app, has_request_context, request
+from flask import has_request_context, request
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -30,30 +30,53 @@ READ_METHODS = frozenset({'GET', 'HEAD'})
 
 
 class Session(FlaskSession):
-    """On PostgreSQL a GET or HEAD request reads without a transaction
-    (autocommit), saving the BEGIN and ROLLBACK round trips around a page.
-    From its first write on (the last-seen touch, or a bug), the session
-    uses a transaction as every other request does: the write is undone if
-    the request fails, and later reads see it."""
+    """A request's session (one per request: Flask-SQLAlchemy scopes it to
+    the app context). On PostgreSQL a GET or HEAD request reads without a
+    transaction (autocommit), saving the BEGIN and ROLLBACK round trips
+    around a page: decided once, when the request first uses the session.
+    Its first write through the session (an ORM flush, or an UPDATE or
+    INSERT given to `execute`: the last-seen touch, or a bug) starts a
+    transaction on the same connection, as every other request has: the
+    write is undone if the request fails, and later reads see it."""
 
-    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
-        bind = super().get_bind(mapper, clause, bind, **kwargs)
-        if not (
-            isinstance(bind, sa.Engine)
-            and bind.dialect.name == 'postgresql'
-            and has_request_context()
-            and request.method in READ_METHODS
-        ):
-            return bind
-        if self._flushing or isinstance(clause, sa.UpdateBase):
-            self.info['wrote'] = True
-        if self.info.get('wrote'):
-            return bind
-        # Per app, as its engines are: the same pool, another setting.
-        readers = current_app.extensions.setdefault('autocommit_engines', {})
-        if bind not in readers:
-            readers[bind] = bind.execution_options(isolation_level='AUTOCOMMIT')
-        return readers[bind]
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reading = has_request_context() and request.method in READ_METHODS
+
+    def start_writing(self) -> None:
+        """Leave autocommit: the connection in hand, if any, runs its next
+        statement in a transaction (BEGIN is sent with it)."""
+        if not self.reading:
+            return
+        self.reading = False
+        if self.in_transaction():
+            _set_autocommit(self.connection(), False)
+
+
+def _set_autocommit(connection: sa.Connection, on: bool) -> None:
+    # Between statements in autocommit the connection is idle, which is
+    # when the driver lets the setting change (psycopg's `autocommit`).
+    # app.database.init_app turns it off again when the pool takes the
+    # connection back.
+    if connection.dialect.name == 'postgresql':
+        connection.connection.driver_connection.autocommit = on
+
+
+@sa.event.listens_for(Session, 'after_begin')
+def _read_without_transaction(session, _transaction, connection) -> None:
+    if session.reading:
+        _set_autocommit(connection, True)
+
+
+@sa.event.listens_for(Session, 'before_flush')
+def _flush_writes(session, _context, _instances) -> None:
+    session.start_writing()
+
+
+@sa.event.listens_for(Session, 'do_orm_execute')
+def _execute_writes(state: so.ORMExecuteState) -> None:
+    if not state.is_select:
+        state.session.start_writing()
 
 
 db = SQLAlchemy(model_class=Base, session_options={'class_': Session})

@@ -101,8 +101,11 @@ class User(UserMixin, db.Model):
 
     # The sign-in (app.sessions.UserSession) this request came with: Flask-Login
     # keeps its token, not the account id, in the session and remember cookie.
-    session_token = None  # the cookie's secret, set at sign-in or by the loader
+    # Set at sign-in or by the user loader (app.sessions), on this object only.
+    session_token = None  # the cookie's secret
     session_id = None  # its UserSession row
+    session_created_at = None  # when the sign-in began (its absolute lifetime)
+    session_last_seen = None  # its last recorded activity (its idle lifetime)
 
     @so.validates('username')
     def _set_username_key(self, _key: str, username: str) -> str:
@@ -160,7 +163,8 @@ class User(UserMixin, db.Model):
         return avatar_url_maker(size)(self.avatar_seed, self.email)
 
     def touch_last_seen(self, every: int = 60) -> bool:
-        """Record a visit, at most once per `every` seconds (no write per request)."""
+        """Record a visit, at most once per `every` seconds (no write per
+        request; app.sessions passes LAST_SEEN_INTERVAL)."""
         now = utcnow()
         if self.last_seen and now - self.last_seen < timedelta(seconds=every):
             return False
@@ -205,13 +209,12 @@ class User(UserMixin, db.Model):
         row = db.session.connection().execute(_profile_query(), params).first()
         if row is None:
             return None, {}
-        *columns, followers_count, following_count, is_followed = row
         stats = {
-            'followers': followers_count,
-            'following': following_count,
-            'is_followed': bool(is_followed),
+            'followers': row.followers,
+            'following': row.following,
+            'is_followed': bool(row.is_followed),
         }
-        return attach(User, columns), stats
+        return attach(User, row), stats
 
     def following_posts(self) -> sa.Select:
         """Own and followed users' posts, newest first (the plain query;
@@ -278,11 +281,13 @@ class User(UserMixin, db.Model):
 
 
 class Post(db.Model):
+    # Explore walks this index; the timeline too, user_id read from it
+    # (app.timeline names it to SQLite).
+    TIMELINE_INDEX = sa.Index('ix_post_timeline', 'timestamp', 'id', 'user_id')
     __table_args__ = (
         # The profile list and the per-author timeline walk this index.
         sa.Index('ix_post_user_id_timestamp', 'user_id', 'timestamp', 'id'),
-        # Explore walks this one; the timeline too, user_id read from it.
-        sa.Index('ix_post_timeline', 'timestamp', 'id', 'user_id'),
+        TIMELINE_INDEX,
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

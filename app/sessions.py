@@ -1,10 +1,13 @@
-"""Server-side sign-ins: one `user_session` row per signed-in browser.
+"""Server-side sign-ins: one `user_session` row per signed-in browser, and
+the bookkeeping of a signed-in request.
 
 Flask-Login keeps a random token, not the account id, in the session cookie
 and the remember-me cookie; the row keeps only the token's SHA-256. The user
-loader accepts a token only while its row is not revoked, in the same query
-that loads the user, so signing out (or a password change) ends a copied
-cookie too.
+loader accepts a token only while its row is not revoked nor expired (idle
+longer than SESSION_IDLE_TIMEOUT, or older than SESSION_MAX_AGE), in the
+same query that loads the user, so signing out (or a password change) ends
+a copied cookie too. Each signed-in request records activity, at most once
+per LAST_SEEN_INTERVAL (`init_app`).
 """
 
 import hashlib
@@ -15,7 +18,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import request
+from flask import Flask, current_app, request
 from flask_login import current_user, login_user, logout_user
 
 from app.agents import agent_family, describe_agent
@@ -25,8 +28,6 @@ from app.extensions import db, login
 from app.models import User
 
 __all__ = ['agent_family', 'describe_agent']  # for app.notices and others
-
-TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most this often
 
 
 def _digest(token: str) -> str:
@@ -53,11 +54,27 @@ class UserSession(db.Model):
 
 # Built once: on every signed-in request, building it cost as much as running it.
 _LOAD_USER = (
-    sa.select(*User.__table__.c, UserSession.id, UserSession.last_seen)
+    sa.select(
+        *User.__table__.c,
+        UserSession.id.label('session_id'),
+        UserSession.created_at.label('session_created_at'),
+        UserSession.last_seen.label('session_last_seen'),
+    )
     .join(UserSession, UserSession.user_id == User.id)
     .where(UserSession.token_hash == sa.bindparam('token_hash'))
     .where(UserSession.revoked_at.is_(None))
+    .where(UserSession.last_seen > sa.bindparam('idle_since'))
+    .where(UserSession.created_at > sa.bindparam('born_since'))
 )
+
+
+def _lifetimes() -> dict:
+    """The oldest activity and the oldest start a live sign-in may have."""
+    config, now = current_app.config, utcnow()
+    return {
+        'idle_since': now - timedelta(seconds=config['SESSION_IDLE_TIMEOUT']),
+        'born_since': now - timedelta(seconds=config['SESSION_MAX_AGE']),
+    }
 
 
 @login.user_loader
@@ -65,22 +82,41 @@ def load_user(token: str) -> User | None:
     """The account of a live sign-in: one query for the user and its row."""
     if not isinstance(token, str) or len(token) > 100:
         return None
-    params = {'token_hash': _digest(token)}
+    params = {'token_hash': _digest(token), **_lifetimes()}
     row = db.session.connection().execute(_LOAD_USER, params).first()
     if row is None:
         return None
-    user = attach(User, row[:-2])  # as a persistent ORM object, without its cost
-    user.session_id, user.session_last_seen = row[-2:]
+    user = attach(User, row)  # as a persistent ORM object, without its cost
     user.session_token = token
+    user.session_id = row.session_id
+    user.session_created_at = row.session_created_at
+    user.session_last_seen = row.session_last_seen
     return user
+
+
+def init_app(app: Flask) -> None:
+    # A remember-me cookie lasts as long as its sign-in may, no longer.
+    max_age = timedelta(seconds=app.config['SESSION_MAX_AGE'])
+    app.config['REMEMBER_COOKIE_DURATION'] = max_age
+
+    @app.before_request
+    def _record_activity() -> None:
+        # The account's and this sign-in's last_seen, in one commit when due.
+        if current_user.is_authenticated:
+            every = app.config['LAST_SEEN_INTERVAL']
+            seen = current_user.touch_last_seen(every)
+            if touch(current_user, every) or seen:
+                db.session.commit()
 
 
 def sign_in(user: User, remember: bool = False) -> None:
     """Record a new sign-in for this browser and log it in (commits)."""
-    token = secrets.token_urlsafe(32)
+    token, now = secrets.token_urlsafe(32), utcnow()
     record = UserSession(
         token_hash=_digest(token),
         user_id=user.id,
+        created_at=now,
+        last_seen=now,
         user_agent=(request.user_agent.string or '')[:512],
         agent_family=agent_family(request.user_agent.string),
         client_address=(request.remote_addr or '')[:64],
@@ -88,6 +124,7 @@ def sign_in(user: User, remember: bool = False) -> None:
     db.session.add(record)
     db.session.commit()
     user.session_token, user.session_id = token, record.id
+    user.session_created_at = user.session_last_seen = now
     login_user(user, remember=remember)
 
 
@@ -129,11 +166,12 @@ def revoke_all(user: User) -> int:
     return revoke(user.id)
 
 
-def touch(user: User) -> bool:
-    """Record activity, at most once a minute per sign-in (no commit)."""
+def touch(user: User, every: int) -> bool:
+    """Record this sign-in's activity, at most once per `every` seconds (no
+    commit). Its idle lifetime counts from the last write."""
     now = utcnow()
-    last = getattr(user, 'session_last_seen', None)
-    if user.session_id is None or (last and now - last < TOUCH_EVERY):
+    last = user.session_last_seen
+    if user.session_id is None or (last and now - last < timedelta(seconds=every)):
         return False
     db.session.execute(
         sa.update(UserSession)
@@ -158,9 +196,12 @@ class SessionView:
 
 def live_sessions(user: User) -> list[SessionView]:
     """The account's signed-in browsers, most recently active first."""
+    alive = _lifetimes()
     rows = db.session.scalars(
         sa.select(UserSession)
         .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .where(UserSession.last_seen > alive['idle_since'])
+        .where(UserSession.created_at > alive['born_since'])
         .order_by(UserSession.last_seen.desc(), UserSession.id.desc())
     )
     return [

@@ -167,30 +167,54 @@ def _postgres_page() -> sa.Select:
     return page_of(timeline, literal=True)
 
 
+# The SQLite timeline's page ids, the same two ways as PostgreSQL's, as one
+# statement. SQLite runs every branch of a compound select and checks a
+# WHERE on a subquery row by row, so the branch that does not apply gets
+# LIMIT 0 instead, which ends it before it reads anything.
+SQLITE_TIMELINE_IDS = """
+SELECT id FROM (
+    SELECT p.id FROM ({authors}) AS a
+    JOIN post AS p ON p.user_id = a.followed_id AND p.timestamp >= {oldest_kept}
+    ORDER BY p.timestamp DESC, p.id DESC
+    LIMIT CASE WHEN {many} THEN 0 ELSE :window END
+)
+UNION ALL
+SELECT id FROM (
+    SELECT id FROM post INDEXED BY {walk_index}
+    WHERE user_id = :me OR user_id IN ({followed})
+    ORDER BY timestamp DESC, id DESC
+    LIMIT CASE WHEN {many} THEN :window ELSE 0 END
+)
+"""
+_FOLLOWED = 'SELECT followed_id FROM followers WHERE follower_id = :me'
+# Up to :merge_limit follows, the first branch merges: one row per followed
+# author and the reader ...
+_AUTHORS = f'{_FOLLOWED} UNION ALL SELECT :me'
+# ... each author's posts from its window-th newest on: a correlated
+# subquery per author, evaluated once as the bound of an index range on
+# (user_id, timestamp, id). An author with fewer posts has no bound: ''.
+# Timestamps are compared as SQLite stores them, text in one fixed format
+# ('2026-11-25 08:00:00.123456', UTC; app.dbtypes.UTCDateTime), whose order
+# is the order of time, and '' sorts before every one of them.
+_OLDEST_KEPT = (
+    'IFNULL((SELECT q.timestamp FROM post AS q WHERE q.user_id = a.followed_id '
+    "ORDER BY q.timestamp DESC, q.id DESC LIMIT 1 OFFSET :window - 1), '')"
+)
+# Past :merge_limit follows (there is a row past that many), the second
+# branch walks all posts newest first on Post.TIMELINE_INDEX alone.
+_MANY = f'EXISTS ({_FOLLOWED} LIMIT 1 OFFSET :merge_limit)'
+
+
 @functools.cache
 def _sqlite_page() -> sa.Select:
-    """SQLite, in one statement, the same two ways as PostgreSQL. Up to
-    :merge_limit follows, each author's posts from its window-th newest on
-    (a correlated subquery per author, evaluated once as the bound of an
-    index range on (user_id, timestamp, id)) are merged; past it, all posts
-    are walked newest first on the (timestamp, id, user_id) index.
-
-    SQLite runs every branch of a compound select and checks a WHERE on a
-    subquery row by row, so the branch that does not apply gets LIMIT 0
-    instead, which ends it before it reads anything."""
-    followed = 'SELECT followed_id FROM followers WHERE follower_id = :me'
-    many = f'EXISTS ({followed} LIMIT 1 OFFSET :merge_limit)'
+    """SQLite, in one statement: SQLITE_TIMELINE_IDS, then the page."""
     ids = sa.text(
-        f'SELECT id FROM (SELECT p.id FROM ({followed} UNION ALL SELECT :me) AS a '
-        'JOIN post AS p ON p.user_id = a.followed_id AND p.timestamp >= IFNULL('
-        '(SELECT q.timestamp FROM post AS q WHERE q.user_id = a.followed_id '
-        "ORDER BY q.timestamp DESC, q.id DESC LIMIT 1 OFFSET :window - 1), '') "
-        'ORDER BY p.timestamp DESC, p.id DESC '
-        f'LIMIT CASE WHEN {many} THEN 0 ELSE :window END) '
-        'UNION ALL '
-        'SELECT id FROM (SELECT id FROM post INDEXED BY ix_post_timeline '
-        f'WHERE user_id = :me OR user_id IN ({followed}) '
-        'ORDER BY timestamp DESC, id DESC '
-        f'LIMIT CASE WHEN {many} THEN :window ELSE 0 END)'
+        SQLITE_TIMELINE_IDS.format(
+            authors=_AUTHORS,
+            oldest_kept=_OLDEST_KEPT,
+            many=_MANY,
+            walk_index=Post.TIMELINE_INDEX.name,
+            followed=_FOLLOWED,
+        )
     ).columns(id=sa.Integer)
     return page_of(Post.listing().where(Post.id.in_(ids)))

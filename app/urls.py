@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import quote
 
-from flask import current_app, has_request_context, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from markupsafe import escape
 
 _MARK = '@@'  # kept as is by URL quoting, so it can be found again
@@ -50,15 +50,25 @@ class FixedUrls:
         return url
 
 
+# Script roots whose FixedUrls are kept. The root comes from the server
+# (SCRIPT_NAME, which some servers take from a request header), so a client
+# could make any number of them: past this many, a request's FixedUrls
+# lives only as long as the request.
+MAX_SCRIPT_ROOTS = 8
+
+
 def fixed_urls() -> FixedUrls:
     """This app's and script root's FixedUrls (outside a request, url_for's
-    absolute URLs). A template binds it once: each of its URLs is then one
-    dict lookup, without looking up the app and request again."""
+    absolute URLs). Templates get it bound, as `fixed_url` (see init_app):
+    each of its URLs is then one dict lookup, without looking up the app
+    and request again."""
     per_root = current_app.extensions.setdefault('fixed_urls', {})
     root = request.script_root if has_request_context() else None
     urls = per_root.get(root)
     if urls is None:
-        urls = per_root[root] = FixedUrls()
+        urls = FixedUrls()
+        if len(per_root) < MAX_SCRIPT_ROOTS:
+            per_root[root] = urls
     return urls
 
 
@@ -66,6 +76,16 @@ def fixed_url(endpoint: str, **values) -> str:
     """`url_for(endpoint, **values)` for a URL that never changes while the
     app runs, built once (see FixedUrls)."""
     return fixed_urls()(endpoint, **values)
+
+
+def init_app(app: Flask) -> None:
+    """One name in every template for the URLs that never change:
+    `fixed_url('main.index')`, `fixed_url('static', filename=...)`; URLs
+    that depend on the page (a profile, a follow button) use url_for."""
+
+    @app.context_processor
+    def _fixed_url() -> dict:
+        return {'fixed_url': fixed_urls()}
 
 
 def html_attribute(text: str) -> str:

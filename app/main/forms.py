@@ -28,10 +28,21 @@ def one_line_break(value):
     return value.replace('\r\n', '\n') if isinstance(value, str) else value
 
 
+class CountedLength(Length):
+    """Length without the maxlength attribute: a browser counts UTF-16 units
+    and cuts a paste short; the composer's counter (app.js) counts as the
+    server does and says how many characters are too many."""
+
+    def __init__(self, min: int = -1, max: int = -1) -> None:
+        super().__init__(min, max)
+        self.field_flags = {'minlength': min}
+
+
 class PostForm(BaseForm):
     post = TextAreaField(
         'Say something',
         filters=[one_line_break],
-        validators=[DataRequired(), Length(min=1, max=140)],
+        validators=[DataRequired(), CountedLength(min=1, max=140)],
+        render_kw={'data-counter': 'post-count', 'data-limit': 140},
     )
     submit = SubmitField('Post')

@@ -12,7 +12,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app import sessions, timeline, usernames
+from app import timeline, usernames
 from app.database import commit_unless_conflict
 from app.extensions import db
 from app.forms import EmptyForm
@@ -21,14 +21,6 @@ from app.main.forms import EditProfileForm, PostForm
 from app.models import Post, User
 
 CONFIRM_FIRST = 'Confirm your email address first: use the link we sent you.'
-
-
-@bp.before_app_request
-def before_request() -> None:
-    if current_user.is_authenticated:
-        seen = current_user.touch_last_seen()
-        if sessions.touch(current_user) or seen:
-            db.session.commit()
 
 
 def page_number() -> int:
@@ -71,11 +63,9 @@ def user(username):
     if user is None:
         abort(404)
     posts = timeline.profile_page(user, page_number(), per_page())
+    form = EmptyForm() if user != current_user else None  # follow or unfollow
     return render_template(
-        'main/user.html',
-        user=user,
-        posts=posts,
-        stats=stats,
+        'main/user.html', user=user, posts=posts, stats=stats, form=form
     )
 
 
