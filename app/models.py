@@ -1,45 +1,24 @@
 """Users, posts and follows; query logic lives here, transactions in the routes."""
 
 import functools
-import secrets
-import unicodedata
 from datetime import datetime, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app
 from flask_login import UserMixin
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import tokens
 from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db
+from app.identity import (
+    canonical_username,
+    hash_password,
+    new_avatar_seed,
+    password_matches,
+)
 from app.urls import avatar_url_maker
-
-
-def normalize_password(password: str) -> str:
-    """NFKC, as NIST SP 800-63B asks, so visually equal input hashes alike."""
-    return unicodedata.normalize('NFKC', password)
-
-
-def hash_password(password: str) -> str:
-    """The configured method: scrypt, or a cheap one under TestConfig."""
-    method = current_app.config['PASSWORD_HASH_METHOD']
-    return generate_password_hash(normalize_password(password), method=method)
-
-
-def canonical_username(name: str) -> str:
-    """The form uniqueness and sign-in use: "Carol", "carol" and "ｃａｒｏｌ"
-    are one name."""
-    return unicodedata.normalize('NFKC', name).casefold()
-
-
-def new_avatar_seed() -> str:
-    """What a local identicon is drawn from: random, so an avatar says
-    nothing about the email address (a hash of it would)."""
-    return secrets.token_hex(16)
 
 
 def _username_key_default(context) -> str:
@@ -155,9 +134,7 @@ class User(UserMixin, db.Model):
         return True
 
     def check_password(self, password: str) -> bool:
-        if not self.password_hash:
-            return False
-        return check_password_hash(self.password_hash, normalize_password(password))
+        return password_matches(self.password_hash, password)
 
     def avatar(self, size: int) -> str:
         return avatar_url_maker(size)(self.avatar_seed, self.email)

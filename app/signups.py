@@ -14,12 +14,12 @@ from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from werkzeug.security import check_password_hash
 
 from app import tokens
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db
-from app.models import User, canonical_username, normalize_password
+from app.identity import canonical_username, password_matches
+from app.models import User
 
 PURPOSE = 'confirm_signup'  # of the emailed link's token
 SESSION_KEY = 'pending_signup'  # its id, once signed in with (auth.login)
@@ -94,7 +94,7 @@ class PendingSignup(db.Model):
         return db.session.scalar(query) is not None
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, normalize_password(password))
+        return password_matches(self.password_hash, password)
 
     def extend(self, lifetime: int) -> None:
         """A new link was asked for: it lives as long as the reservation."""

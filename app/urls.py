@@ -115,7 +115,7 @@ def avatar_url_maker(size: int, html: bool = False):
     head, _, tail = marked.partition(_MARK)
     if html:
         head, tail = html_attribute(head), html_attribute(tail)
-    # Seeds are hex digits (models.new_avatar_seed, migration 0006): nothing
+    # Seeds are hex digits (identity.new_avatar_seed, migration 0006): nothing
     # to quote or escape, so a URL is one f-string (a third of the cost).
     return lambda seed, email: f'{head}{seed}{tail}'
 

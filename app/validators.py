@@ -14,7 +14,8 @@ from wtforms.validators import ValidationError
 
 from app.email_undo import EmailUndo
 from app.extensions import db
-from app.models import User, canonical_username, normalize_password
+from app.identity import canonical_username, normalize_password
+from app.models import User
 from app.signups import PendingSignup
 from app.usernames import held_for_another
 

@@ -26,7 +26,8 @@ from app.auth.forms import (
 )
 from app.extensions import db, limiter
 from app.forms import EmptyForm
-from app.models import User, canonical_username, hash_password
+from app.identity import canonical_username, hash_password
+from app.models import User
 from app.notices import queue_notice
 from app.security import audit, config_limit, mask_email, safe_next_url
 from app.signups import PendingSignup
