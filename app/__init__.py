@@ -16,7 +16,13 @@ from app.errors import bp as errors_bp
 from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
 from app.forms import field_html
 from app.main import bp as main_bp
-from app.startup import ConfigError, check_config, configure_logging, configure_proxies
+from app.startup import (
+    ConfigError,
+    check_config,
+    configure_limit_store,
+    configure_logging,
+    configure_proxies,
+)
 from app.urls import fixed_url, fixed_urls
 from config import Config
 
@@ -42,6 +48,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     bootstrap.init_app(app)
     csrf.init_app(app)
+    configure_limit_store(app)
     limiter.init_app(app)
     database.init_app(app)
     security.init_app(app)

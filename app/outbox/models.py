@@ -31,10 +31,14 @@ class Status:
 
 
 class Priority:
-    """Higher goes first: someone is waiting for a link."""
+    """Higher goes first: someone is waiting for a link. A password reset
+    goes before everything else: a sender gives back the rest of a claim as
+    soon as a row of a higher priority is due."""
 
     NORMAL = 0
-    URGENT = 10
+    URGENT = 10  # confirmations
+    RESET = 20  # password resets
+    TOP = RESET
 
 
 class OutboxMessage(db.Model):
@@ -47,7 +51,11 @@ class OutboxMessage(db.Model):
     """
 
     __tablename__ = 'outbox'
-    __table_args__ = (sa.Index('ix_outbox_status_next', 'status', 'next_attempt_at'),)
+    __table_args__ = (
+        sa.Index('ix_outbox_status_next', 'status', 'next_attempt_at'),
+        # The claim's order, and "is a higher priority waiting?" per message.
+        sa.Index('ix_outbox_status_priority', 'status', 'priority', 'next_attempt_at'),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     kind: so.Mapped[str] = so.mapped_column(sa.String(32), default='email')
