@@ -130,6 +130,22 @@ def waiting_above(priority: int) -> bool:
     return found is not None
 
 
+def backlog() -> sa.Select:
+    """(kind, priority, count, oldest created_at) of the rows still to send,
+    highest priority first."""
+    return (
+        sa.select(
+            OutboxMessage.kind,
+            OutboxMessage.priority,
+            sa.func.count(),
+            sa.func.min(OutboxMessage.created_at),
+        )
+        .where(OutboxMessage.status.in_(Status.IN_QUEUE))
+        .group_by(OutboxMessage.kind, OutboxMessage.priority)
+        .order_by(OutboxMessage.priority.desc(), OutboxMessage.kind)
+    )
+
+
 def release_stale(lease: timedelta) -> int:
     """Return claims not renewed for `lease` (their sender died) to the queue."""
     return _update(

@@ -117,10 +117,6 @@ class OutboxSender:
 
     def run_once(self) -> int:
         """Claim and process due messages; returns how many were handled."""
-        try:
-            self._upkeep()
-        finally:
-            db.session.remove()
         handled = 0
         lease = Lease(self.app, self.name)
         link = Link(self.transport)
@@ -128,6 +124,7 @@ class OutboxSender:
             while not self._stop.is_set():
                 since = time.monotonic()
                 try:
+                    self._upkeep()  # also during a long pass: dead senders' rows
                     rows = queue.claim(self.claim_size(), lease.token)
                 finally:
                     db.session.remove()
