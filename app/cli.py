@@ -111,7 +111,9 @@ def worker():
     """Send queued email in the foreground until SIGTERM or Ctrl-C.
 
     Run one or more of these beside web workers started with
-    MAIL_SENDER_ENABLED=false; they share the outbox without duplicates.
+    MAIL_SENDER_ENABLED=false; they share the outbox, each message sent once
+    (docs/operations.md gives the one exception: a worker killed between the
+    server's acceptance of a message and its record).
     On a stop signal the message in hand is finished, the rest stay queued.
     """
     sender = current_app.extensions['outbox']
