@@ -70,6 +70,8 @@ class OutboxMessage(db.Model):
     next_attempt_at: so.Mapped[datetime] = so.mapped_column(
         UTCDateTime(), default=utcnow
     )
+    # When the holding sender last renewed its lease (app/outbox/lease.py),
+    # and its claim token: kept once sent or failed, to say who sent it.
     claimed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
     claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
