@@ -217,7 +217,10 @@ class Link:
         if self._stack is None or self._count >= MESSAGES_PER_CONNECTION:
             self.close()
             stack = contextlib.ExitStack()
-            self._send = stack.enter_context(self.transport.open())
+            try:
+                self._send = stack.enter_context(self.transport.open())
+            except Exception as exc:  # no connection: every message waits
+                raise classify(exc) from exc
             self._stack, self._count = stack, 0
         self._count += 1
         self._send(message)
