@@ -171,10 +171,11 @@ class OutboxSender:
         lease lost or running out, connection failed)."""
         self.yield_to_requests()
         pending = prepare(self.app, rows, lease)
-        go_on = True
+        go_on, first = True, True
         while pending:
             row, message = pending[0]
-            go_on = self._may_send(row, lease)
+            go_on = self._may_send(row, lease, first)
+            first = False
             if go_on is not True:
                 break
             self.yield_to_requests()
@@ -197,9 +198,10 @@ class OutboxSender:
         self.give_back([row for row, _ in pending], lease)
         return go_on is not False and not lease.lost
 
-    def _may_send(self, row: OutboxMessage, lease: Lease):
+    def _may_send(self, row: OutboxMessage, lease: Lease, first: bool):
         """True to send `row` now; None to give the rest of the claim back
-        and claim again (a higher priority waits); False to end the pass."""
+        and claim again (a higher priority waits); False to end the pass.
+        (A claim's first row is the highest priority due: no need to ask.)"""
         if self._stop.is_set() or lease.lost:
             return False  # finish the message in hand, leave the rest
         config = self.app.config
@@ -210,9 +212,9 @@ class OutboxSender:
                 lease.token,
             )
             return False
-        if row.priority < Priority.TOP and queue.waiting_above(row.priority):
-            return None
-        return True
+        if first or row.priority >= Priority.TOP:
+            return True
+        return None if queue.waiting_above(row.priority) else True
 
     def book(self, lease: Lease, row: OutboxMessage, record, *failure) -> None:
         """Record what happened to a message the server has seen. After a
