@@ -67,42 +67,40 @@ def sender_domain() -> str:
 
 
 def claim(limit: int, token: str) -> list[OutboxMessage]:
-    """Take up to `limit` due rows under `token`; returns them detached."""
+    """Take up to `limit` due rows under `token`; returns them detached,
+    highest priority first.
+
+    One statement: the UPDATE takes the rows its subquery picks, and the
+    status condition makes the claim atomic (on PostgreSQL, SKIP LOCKED lets
+    concurrent claims pick different rows instead of waiting).
+    """
     now = utcnow()
+    order = (
+        OutboxMessage.priority.desc(),
+        OutboxMessage.next_attempt_at,
+        OutboxMessage.id,
+    )
     due = (
         sa.select(OutboxMessage.id)
         .where(OutboxMessage.status == Status.PENDING)
         .where(OutboxMessage.next_attempt_at <= now)
-        .order_by(
-            OutboxMessage.priority.desc(),
-            OutboxMessage.next_attempt_at,
-            OutboxMessage.id,
-        )
+        .order_by(*order)
         .limit(limit)
     )
     if db.engine.dialect.name == 'postgresql':
         due = due.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(due))
-    if not ids:
-        db.session.rollback()
-        return []
-    # The status condition makes the claim atomic: of two processes that
-    # picked the same ids, only one UPDATE matches each row.
-    _update(
-        sa.and_(OutboxMessage.id.in_(ids), OutboxMessage.status == Status.PENDING),
-        status=Status.SENDING,
-        claimed_by=token,
-        claimed_at=now,
+    taken = (
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .where(OutboxMessage.status == Status.PENDING)
+        .values(status=Status.SENDING, claimed_by=token, claimed_at=now)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
     )
-    query = (
-        sa.select(OutboxMessage)
-        .where(OutboxMessage.claimed_by == token)
-        .where(OutboxMessage.status == Status.SENDING)
-        .order_by(OutboxMessage.priority.desc(), OutboxMessage.id)
-    )
-    rows = list(db.session.scalars(query))
+    rows = list(db.session.scalars(taken))
     db.session.expunge_all()
-    return rows
+    db.session.commit()
+    return sorted(rows, key=lambda r: (-r.priority, r.next_attempt_at, r.id))
 
 
 def renew(token: str, ids: frozenset[int]) -> int:
