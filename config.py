@@ -72,6 +72,11 @@ class Config:
         # Error messages and logs never carry SQL parameters (hashes, tokens).
         'hide_parameters': True,
     }
+    # PostgreSQL: seconds to wait for a connection (libpq counts at least 2),
+    # and milliseconds a statement may run before the server cancels it
+    # (0: no limit), so a hung database cannot hang a request or a start.
+    DATABASE_CONNECT_TIMEOUT = env_int('DATABASE_CONNECT_TIMEOUT', 5)
+    DATABASE_STATEMENT_TIMEOUT = env_int('DATABASE_STATEMENT_TIMEOUT', 10000)
     # Request bodies over this many bytes get a 413 before they are read.
     MAX_CONTENT_LENGTH = env_int('MAX_CONTENT_LENGTH', 64 * 1024)
     # ... and a single form field over this many bytes, too.
@@ -110,6 +115,10 @@ class Config:
     # While a request is being served, the sender waits up to this many
     # seconds before each message: pages first, email right after.
     MAIL_SENDER_YIELD = float(os.environ.get('MAIL_SENDER_YIELD') or 0.1)
+    # Seconds a sender's claim on messages lasts without renewal. A working
+    # sender renews it every third of this; a dead one's messages are back
+    # in the queue within about 4/3 of it. Clocks must agree to well within.
+    MAIL_LEASE = float(os.environ.get('MAIL_LEASE') or 30)
 
     POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
     # A username given up by a rename stays reserved to its owner this long.
@@ -132,6 +141,11 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get('RATELIMIT_STORAGE_URI', 'memory://')
     # Prefix of every key in that store (for apps that share one Redis).
     RATELIMIT_KEY_PREFIX = os.environ.get('RATELIMIT_KEY_PREFIX', '')
+    # Seconds to wait for the limit store (Redis) to connect or answer: a
+    # hung store costs one request this much, then limits count in memory.
+    RATELIMIT_STORAGE_TIMEOUT = float(
+        os.environ.get('RATELIMIT_STORAGE_TIMEOUT') or 0.25
+    )
     RATELIMIT_HEADERS_ENABLED = False
     RESET_RATE_LIMIT = os.environ.get('RESET_RATE_LIMIT', '5/minute;20/hour')
     LOGIN_RATE_LIMIT = os.environ.get('LOGIN_RATE_LIMIT', '10/minute;50/hour')

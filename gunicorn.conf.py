@@ -9,6 +9,13 @@ from gunicorn.glogging import Logger
 # Access log on stdout ('' turns it off, as the benchmarks do).
 accesslog = os.environ.get('GUNICORN_ACCESS_LOG', '-') or None
 
+# gunicorn 27's control socket (for `gunicornc`) defaults to one path per
+# user, ~/.gunicorn/gunicorn.ctl (or $XDG_RUNTIME_DIR/gunicorn.ctl), shared by
+# every instance: stopping one removed the socket of the others. Off unless
+# GUNICORN_CONTROL_SOCKET names one for this instance.
+control_socket = os.environ.get('GUNICORN_CONTROL_SOCKET', '')
+control_socket_disable = not control_socket
+
 CONTROL = re.compile('[\x00-\x1f\x7f-\x9f]')
 
 

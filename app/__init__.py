@@ -15,7 +15,13 @@ from app.email import public_url
 from app.errors import bp as errors_bp
 from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
 from app.main import bp as main_bp
-from app.startup import ConfigError, check_config, configure_logging, configure_proxies
+from app.startup import (
+    ConfigError,
+    check_config,
+    configure_limit_store,
+    configure_logging,
+    configure_proxies,
+)
 from config import Config
 
 __all__ = ['ConfigError', 'create_app', 'db', 'mail']
@@ -41,6 +47,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     bootstrap.init_app(app)
     csrf.init_app(app)
+    configure_limit_store(app)
     limiter.init_app(app)
     database.init_app(app)
     security.init_app(app)

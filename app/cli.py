@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import User
 from app.outbox import OutboxMessage, Status
 from app.outbox.doctor import examine
+from app.outbox.queue import backlog
 
 bp = Blueprint('cli', __name__, cli_group=None)
 
@@ -26,7 +27,8 @@ def mail():
 
 @mail.command()
 def status():
-    """Show how many emails are pending, sent and failed, and the oldest wait."""
+    """Show how many emails are pending, sent and failed, the oldest wait, and
+    the backlog by kind (highest priority, sent first, on top)."""
     counts = dict(
         db.session.execute(
             sa.select(OutboxMessage.status, sa.func.count()).group_by(
@@ -46,6 +48,12 @@ def status():
         click.echo(f'oldest pending: {int(age.total_seconds())}s old')
     else:
         click.echo('oldest pending: none')
+    rows = db.session.execute(backlog()).all()
+    if rows:
+        click.echo('backlog by kind (priority, waiting, oldest):')
+    for kind, priority, count, since in rows:
+        age = int((utcnow() - since).total_seconds())
+        click.echo(f'  {kind:<20} {priority:>4} {count:>7}  {age}s old')
 
 
 @mail.command()
@@ -103,7 +111,9 @@ def worker():
     """Send queued email in the foreground until SIGTERM or Ctrl-C.
 
     Run one or more of these beside web workers started with
-    MAIL_SENDER_ENABLED=false; they share the outbox without duplicates.
+    MAIL_SENDER_ENABLED=false; they share the outbox, each message sent once
+    (docs/operations.md gives the one exception: a worker killed between the
+    server's acceptance of a message and its record).
     On a stop signal the message in hand is finished, the rest stay queued.
     """
     sender = current_app.extensions['outbox']

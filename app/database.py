@@ -1,6 +1,6 @@
 """Engine settings: SQLite fit for a multi-process web server; PostgreSQL
-connections checked before use without a round trip; Core rows as ORM
-objects."""
+connections checked before use without a round trip, with connect and
+statement timeouts; Core rows as ORM objects."""
 
 import functools
 import select
@@ -19,6 +19,8 @@ SQLITE_CACHE_KIB = 32 * 1024
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
+    if engine.dialect.name == 'postgresql':
+        limit_waits(engine, app.config)
     if engine.dialect.name != 'sqlite':
         sa.event.listen(engine, 'checkout', _refuse_if_closed)
         sa.event.listen(engine, 'checkin', _end_autocommit)
@@ -40,6 +42,24 @@ def init_app(app: Flask) -> None:
             cursor.execute(f'PRAGMA mmap_size = {SQLITE_MMAP_BYTES}')
             cursor.execute(f'PRAGMA cache_size = -{SQLITE_CACHE_KIB}')
         cursor.close()
+
+
+def limit_waits(engine: sa.Engine, config) -> None:
+    """A database that accepts connections and never answers, or a statement
+    stuck behind a lock, cannot hang a request, a sender or a start: libpq
+    gives up connecting after DATABASE_CONNECT_TIMEOUT seconds, and the
+    server cancels a statement after DATABASE_STATEMENT_TIMEOUT ms. Both
+    travel in the connection's start-up packet: no extra round trip."""
+    connect = config['DATABASE_CONNECT_TIMEOUT']
+    statement = config['DATABASE_STATEMENT_TIMEOUT']
+
+    @sa.event.listens_for(engine, 'do_connect')
+    def _timeouts(_dialect, _record, _cargs, cparams):
+        if connect:
+            cparams.setdefault('connect_timeout', connect)
+        if statement:
+            options = cparams.get('options', '')
+            cparams['options'] = f'{options} -c statement_timeout={statement}'.strip()
 
 
 def _refuse_if_closed(dbapi_connection, _record, _proxy) -> None:

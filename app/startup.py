@@ -54,6 +54,18 @@ def check_secret_key(key: str) -> None:
         )
 
 
+def configure_limit_store(app: Flask) -> None:
+    """Connect and read timeouts on a shared limit store (Redis), so a store
+    that accepts connections and never answers costs a request at most
+    RATELIMIT_STORAGE_TIMEOUT (redis-py waits 5 s by default)."""
+    if app.config['RATELIMIT_STORAGE_URI'].startswith('memory'):
+        return
+    timeout = app.config['RATELIMIT_STORAGE_TIMEOUT']
+    options = app.config.setdefault('RATELIMIT_STORAGE_OPTIONS', {})
+    options.setdefault('socket_connect_timeout', timeout)
+    options.setdefault('socket_timeout', timeout)
+
+
 def configure_proxies(app: Flask) -> None:
     hops = app.config.get('PROXY_FIX') or 0
     if hops:

@@ -228,6 +228,8 @@ def local_app(database_url: str, **overrides):
         'WTF_CSRF_ENABLED': False,
         'RATELIMIT_ENABLED': False,
         'POSTS_PER_PAGE': 25,
+        # Seeding a million posts runs statements longer than a request may.
+        'DATABASE_STATEMENT_TIMEOUT': 0,
         **overrides,
     }
     return create_app(type('BenchConfig', (TestConfig,), settings))

@@ -93,6 +93,11 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == 'postgresql':
+            # Building an index on a big table takes longer than the
+            # statement timeout meant for web requests (app/database.py).
+            connection.exec_driver_sql('SET statement_timeout = 0')
+            connection.commit()  # alembic runs its own transaction next
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -31,10 +31,10 @@ SIGNUP_TAKEN_SUBJECT = '[Microblog] Someone tried to sign up with your email add
 
 
 def _urgent() -> dict:
-    """Reset emails go first, and never arrive after their link would have
-    expired had it been made at the request."""
+    """Reset emails go first, before confirmations too, and never arrive
+    after their link would have expired had it been made at the request."""
     expires = current_app.config['RESET_TOKEN_EXPIRES']
-    return {'priority': Priority.URGENT, 'expires_in': expires}
+    return {'priority': Priority.RESET, 'expires_in': expires}
 
 
 def request_password_reset(email: str) -> OutboxMessage:

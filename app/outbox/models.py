@@ -31,10 +31,14 @@ class Status:
 
 
 class Priority:
-    """Higher goes first: someone is waiting for a link."""
+    """Higher goes first: someone is waiting for a link. A password reset
+    goes before everything else: a sender gives back the rest of a claim as
+    soon as a row of a higher priority is due."""
 
     NORMAL = 0
-    URGENT = 10
+    URGENT = 10  # confirmations
+    RESET = 20  # password resets
+    TOP = RESET
 
 
 class OutboxMessage(db.Model):
@@ -47,7 +51,11 @@ class OutboxMessage(db.Model):
     """
 
     __tablename__ = 'outbox'
-    __table_args__ = (sa.Index('ix_outbox_status_next', 'status', 'next_attempt_at'),)
+    __table_args__ = (
+        sa.Index('ix_outbox_status_next', 'status', 'next_attempt_at'),
+        # The claim's order, and "is a higher priority waiting?" per message.
+        sa.Index('ix_outbox_status_priority', 'status', 'priority', 'next_attempt_at'),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     kind: so.Mapped[str] = so.mapped_column(sa.String(32), default='email')
@@ -62,6 +70,8 @@ class OutboxMessage(db.Model):
     next_attempt_at: so.Mapped[datetime] = so.mapped_column(
         UTCDateTime(), default=utcnow
     )
+    # When the holding sender last renewed its lease (app/outbox/lease.py),
+    # and its claim token: kept once sent or failed, to say who sent it.
     claimed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
     claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())

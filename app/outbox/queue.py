@@ -1,12 +1,14 @@
 """The queue's SQL: enqueue, claim, lease, finish, backoff and prune.
 
 Claims are atomic (a conditional UPDATE, plus SKIP LOCKED on PostgreSQL),
-so several processes can share one outbox without sending a row twice.
+so several processes can share one outbox without sending a row twice. A
+claimed row keeps its claim token (`claimed_by`) once sent or failed; every
+change a sender makes to a row it claimed is conditional on that token, so a
+sender whose lease ran out (app/outbox/lease.py) changes nothing.
 """
 
 import json
 import random
-import uuid
 from datetime import timedelta
 from email.utils import make_msgid, parseaddr
 
@@ -71,49 +73,87 @@ def sender_domain() -> str:
     return address.rpartition('@')[2] or 'localhost'
 
 
-def claim(limit: int, owner: str) -> list[OutboxMessage]:
-    """Take up to `limit` due rows for this sender; returns them detached."""
+def claim(limit: int, token: str) -> list[OutboxMessage]:
+    """Take up to `limit` due rows under `token`; returns them detached,
+    highest priority first.
+
+    One statement: the UPDATE takes the rows its subquery picks, and the
+    status condition makes the claim atomic (on PostgreSQL, SKIP LOCKED lets
+    concurrent claims pick different rows instead of waiting).
+    """
     now = utcnow()
-    token = f'{owner[:48]}:{uuid.uuid4().hex[:12]}'  # fits String(64)
+    order = (
+        OutboxMessage.priority.desc(),
+        OutboxMessage.next_attempt_at,
+        OutboxMessage.id,
+    )
     due = (
         sa.select(OutboxMessage.id)
         .where(OutboxMessage.status == Status.PENDING)
         .where(OutboxMessage.next_attempt_at <= now)
-        .order_by(
-            OutboxMessage.priority.desc(),
-            OutboxMessage.next_attempt_at,
-            OutboxMessage.id,
-        )
+        .order_by(*order)
         .limit(limit)
     )
     if db.engine.dialect.name == 'postgresql':
         due = due.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(due))
-    if not ids:
-        db.session.rollback()
-        return []
-    # The status condition makes the claim atomic: of two processes that
-    # picked the same ids, only one UPDATE matches each row.
-    _update(
-        sa.and_(OutboxMessage.id.in_(ids), OutboxMessage.status == Status.PENDING),
-        status=Status.SENDING,
-        claimed_by=token,
-        claimed_at=now,
+    taken = (
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .where(OutboxMessage.status == Status.PENDING)
+        .values(status=Status.SENDING, claimed_by=token, claimed_at=now)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
     )
-    query = (
-        sa.select(OutboxMessage)
-        .where(OutboxMessage.claimed_by == token)
-        .where(OutboxMessage.status == Status.SENDING)
-        .order_by(OutboxMessage.priority.desc(), OutboxMessage.id)
-    )
-    rows = list(db.session.scalars(query))
+    rows = list(db.session.scalars(taken))
     db.session.expunge_all()
-    return rows
+    db.session.commit()
+    return sorted(rows, key=lambda r: (-r.priority, r.next_attempt_at, r.id))
 
 
-def release_stale(lease: timedelta) -> None:
-    """Return claims of a process that died mid-send to the queue."""
-    _update(
+def renew(token: str, ids: frozenset[int]) -> int:
+    """Renew the lease on these rows; returns how many are still ours."""
+    result = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == token)
+        .values(claimed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def waiting_above(priority: int) -> bool:
+    """A due row of a higher priority than `priority` waits."""
+    found = db.session.scalar(
+        sa.select(OutboxMessage.id)
+        .where(OutboxMessage.status == Status.PENDING)
+        .where(OutboxMessage.priority > priority)
+        .where(OutboxMessage.next_attempt_at <= utcnow())
+        .limit(1)
+    )
+    db.session.rollback()  # ends the read; nothing was written
+    return found is not None
+
+
+def backlog() -> sa.Select:
+    """(kind, priority, count, oldest created_at) of the rows still to send,
+    highest priority first."""
+    return (
+        sa.select(
+            OutboxMessage.kind,
+            OutboxMessage.priority,
+            sa.func.count(),
+            sa.func.min(OutboxMessage.created_at),
+        )
+        .where(OutboxMessage.status.in_(Status.IN_QUEUE))
+        .group_by(OutboxMessage.kind, OutboxMessage.priority)
+        .order_by(OutboxMessage.priority.desc(), OutboxMessage.kind)
+    )
+
+
+def release_stale(lease: timedelta) -> int:
+    """Return claims not renewed for `lease` (their sender died) to the queue."""
+    return _update(
         sa.and_(
             OutboxMessage.status == Status.SENDING,
             OutboxMessage.claimed_at < utcnow() - lease,
@@ -176,17 +216,20 @@ def expire(rows: list[OutboxMessage]) -> None:
     )
 
 
-def mark_sent(row: OutboxMessage) -> None:
-    _finish(row, status=Status.SENT, sent_at=utcnow(), attempts=row.attempts + 1)
+def mark_sent(row: OutboxMessage) -> bool:
+    """Record a sent row, if this sender still holds it. True if it did."""
+    return _finish(row, status=Status.SENT, sent_at=utcnow(), attempts=row.attempts + 1)
 
 
-def requeue(row: OutboxMessage) -> None:
-    """Give an unsent row back untouched (the sender is stopping)."""
-    _finish(row, status=Status.PENDING)
+def requeue(rows: list[OutboxMessage]) -> None:
+    """Give unsent rows back untouched, due at once (those still ours)."""
+    for row in rows:
+        _finish(row, status=Status.PENDING, claimed_by=None)
 
 
 def mark_failed(row: OutboxMessage, reason: str, permanent: bool) -> bool:
-    """Record a failed attempt: retry later, or fail for good. True if final."""
+    """Record a failed attempt: retry later, or fail for good. True if this
+    sender still held the row."""
     attempts = row.attempts + 1
     period = timedelta(seconds=current_app.config['MAIL_RETRY_PERIOD'])
     if permanent or utcnow() - row.created_at > period:
@@ -198,8 +241,7 @@ def mark_failed(row: OutboxMessage, reason: str, permanent: bool) -> bool:
             attempts,
             reason,
         )
-        _finish(row, status=Status.FAILED, attempts=attempts, last_error=reason)
-        return True
+        return _finish(row, status=Status.FAILED, attempts=attempts, last_error=reason)
     delay = backoff(attempts)
     current_app.logger.warning(
         'outbox: message %s not sent (attempt %s), retrying in %.0fs: %s',
@@ -208,25 +250,37 @@ def mark_failed(row: OutboxMessage, reason: str, permanent: bool) -> bool:
         delay,
         reason,
     )
-    _finish(
+    return _finish(
         row,
         status=Status.PENDING,
+        claimed_by=None,
         attempts=attempts,
         last_error=reason,
         next_attempt_at=utcnow() + timedelta(seconds=delay),
     )
-    return False
 
 
-def _finish(row: OutboxMessage, **values) -> None:
-    _update(OutboxMessage.id == row.id, claimed_by=None, **values)
+def _finish(row: OutboxMessage, **values) -> bool:
+    """Change a claimed row only while it is still claimed under the token it
+    was loaded with (its lease may have run out: then change nothing)."""
+    return bool(
+        _update(
+            sa.and_(
+                OutboxMessage.id == row.id,
+                OutboxMessage.status == Status.SENDING,
+                OutboxMessage.claimed_by == row.claimed_by,
+            ),
+            **values,
+        )
+    )
 
 
-def _update(condition, **values) -> None:
-    db.session.execute(
+def _update(condition, **values) -> int:
+    result = db.session.execute(
         sa.update(OutboxMessage)
         .where(condition)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    return result.rowcount

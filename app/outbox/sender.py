@@ -1,60 +1,30 @@
-"""The sender: claims due rows, builds each message, sends a batch at once.
+"""The sender: claims due rows under a lease, builds each message (see
+app/outbox/handlers.py), sends them over one connection, and records each
+result exactly once.
 
-It knows no feature. A feature whose email must be built at send time
-registers a handler for its kind with `@handler('kind')`; the handler gets
-the claimed row and returns a `flask_mail.Message`, or None when there is
-nothing to send (the row is then dropped). Plain 'email' rows carry their
-rendered message.
+It knows no feature: features register send-time handlers with `handler`.
 """
 
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
+import sqlalchemy as sa
 from flask import Flask
-from flask_mail import Message
 
-from app.dbtypes import utcnow
 from app.extensions import db
 from app.outbox import queue
-from app.outbox.models import OutboxMessage
-from app.outbox.transport import (
-    PermanentFailure,
-    TransientFailure,
-    classify,
-    classify_send,
-)
+from app.outbox.handlers import handler, prepare
+from app.outbox.lease import Lease
+from app.outbox.models import OutboxMessage, Priority
+from app.outbox.transport import Link, TransientFailure, classify_send, is_permanent
 
-BATCH_SIZE = 50
-FAILED = object()  # _build's answer when the failure is already recorded
-UPKEEP_EVERY = 60.0  # seconds between lease releases and prunes
+__all__ = ['OutboxSender', 'handler']
 
-Handler = Callable[[OutboxMessage], Message | None]
-_handlers: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that builds the message for rows of `kind`."""
-
-    def register(func: Handler) -> Handler:
-        _handlers[kind] = func
-        return func
-
-    return register
-
-
-@handler('email')
-def rendered_message(row: OutboxMessage) -> Message:
-    return Message(
-        subject=row.subject,
-        sender=row.sender,
-        recipients=row.recipient_list,
-        body=row.text_body,
-        html=row.html_body,
-    )
+MAX_CLAIM = 50
+UPKEEP_EVERY = 60.0  # seconds between prunes
 
 
 class OutboxSender:
@@ -69,6 +39,7 @@ class OutboxSender:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._last_upkeep = float('-inf')
+        self._last_release = float('-inf')
         self._requests_lock = threading.Lock()
         self.active_requests = 0  # requests this process is serving now
         self.last_request = float('-inf')  # when one last started or ended
@@ -141,116 +112,160 @@ class OutboxSender:
                 return
             time.sleep(0.002)
 
-    # One pass: claim a batch, build its messages, send over one connection.
+    # One pass: claim what can be sent within a lease, send it over one
+    # connection, claim again, until nothing is due.
 
     def run_once(self) -> int:
         """Claim and process due messages; returns how many were handled."""
+        handled = 0
+        lease = Lease(self.app, self.name)
+        link = Link(self.transport)
+        try:
+            while not self._stop.is_set():
+                since = time.monotonic()
+                try:
+                    self._upkeep()  # also during a long pass: dead senders' rows
+                    rows = queue.claim(self.claim_size(), lease.token)
+                finally:
+                    db.session.remove()
+                if not rows:
+                    break
+                lease.hold([row.id for row in rows], since)
+                handled += len(rows)
+                if not self.deliver(rows, lease, link):
+                    break
+        finally:
+            link.close()
+            lease.end()
+            db.session.remove()
+        return handled
+
+    def claim_size(self) -> int:
+        """As many messages as can be sent within a lease, at MAIL_TIMEOUT
+        each: even if no renewal got through, the lease outlasts the claim."""
         config = self.app.config
-        try:
-            if time.monotonic() - self._last_upkeep > UPKEEP_EVERY:
-                lease = 4 * config['MAIL_TIMEOUT'] + 60
-                queue.release_stale(timedelta(seconds=lease))
-                queue.prune(timedelta(seconds=config['MAIL_RETENTION']))
-                self._last_upkeep = time.monotonic()
-            rows = queue.claim(BATCH_SIZE, self.name)
-        finally:
-            db.session.remove()
-        if not rows:
-            return 0
-        try:
-            self.deliver(rows)
-        finally:
-            db.session.remove()
-        return len(rows)
+        fits = int(config['MAIL_LEASE'] // max(config['MAIL_TIMEOUT'], 0.001))
+        return max(1, min(MAX_CLAIM, fits))
 
-    def prepare(self, rows: list[OutboxMessage]) -> list[tuple]:
-        """(row, message) for each row its handler built; drop the others,
-        and expire those whose time has passed."""
-        now = utcnow()
-        stale = [r for r in rows if r.expires_at and r.expires_at <= now]
-        if stale:
-            queue.expire(stale)
-        ready, dropped = [], []
-        for row in rows:
-            if row in stale:
-                continue
-            message = self._build(row)
-            if message is None:
-                dropped.append(row)
-            elif message is not FAILED:
-                ready.append((row, stamp(row, message)))
-        if dropped:
-            queue.drop(dropped)
-            db.session.commit()
-        return ready
+    def _upkeep(self) -> None:
+        config = self.app.config
+        now = time.monotonic()
+        if now - self._last_release > config['MAIL_LEASE'] / 3:
+            lease = timedelta(seconds=config['MAIL_LEASE'])
+            released = queue.release_stale(lease)
+            if released:
+                self.app.logger.warning(
+                    'outbox: %s message(s) back in the queue: their sender '
+                    'stopped renewing its claim (it died or lost the database); '
+                    'the one it had in hand may be sent again, with its '
+                    'Message-ID',
+                    released,
+                )
+            self._last_release = now
+        if now - self._last_upkeep > UPKEEP_EVERY:
+            queue.prune(timedelta(seconds=config['MAIL_RETENTION']))
+            self._last_upkeep = now
 
-    def _build(self, row: OutboxMessage):
-        """The row's message, None to drop it, or FAILED (already recorded)."""
-        build = _handlers.get(row.kind)
-        try:
-            if build is None:
-                raise PermanentFailure(f'no handler for kind {row.kind!r}')
-            message = build(row)
-            db.session.commit()
-            return message
-        except Exception as exc:
-            db.session.rollback()
-            if not isinstance(exc, PermanentFailure):
-                self.app.logger.exception('outbox: handler for %s', row.id)
-            failure = classify(exc)
-            queue.mark_failed(row, str(failure), _is_permanent(failure))
-            return FAILED
-
-    def deliver(self, rows: list[OutboxMessage]) -> None:
+    def deliver(self, rows: list[OutboxMessage], lease: Lease, link) -> bool:
+        """Send a claim's messages; False when the pass should end (stopping,
+        lease lost or running out, connection failed)."""
         self.yield_to_requests()
-        pending = self.prepare(rows)
-        if not pending:
-            return
-        try:
-            with self.transport.open() as send:
-                while pending:
-                    self.yield_to_requests()
-                    self._send_one(send, *pending[0])
-                    pending.pop(0)
-                    if self._stop.is_set():
-                        break  # finish the message in hand, leave the rest
-        except Exception as exc:
-            # The connection is unusable: every message still in hand waits
-            # for its next try, so a server that is down is not hammered.
-            failure = classify(exc)
-            for row, _ in pending:
-                queue.mark_failed(row, str(failure), _is_permanent(failure))
-            if not pending:
-                self.app.logger.warning('outbox: closing connection: %s', failure)
-            return
-        for row, _ in pending:
-            queue.requeue(row)
+        pending = prepare(self.app, rows, lease)
+        go_on, first = True, True
+        while pending:
+            row, message = pending[0]
+            go_on = self._may_send(row, lease, first)
+            first = False
+            if go_on is not True:
+                break
+            self.yield_to_requests()
+            try:
+                link.send(message)
+            except Exception as exc:  # classified below
+                failure = classify_send(exc)
+                if isinstance(failure, TransientFailure) and failure.connection:
+                    # The connection is unusable: every message still in hand
+                    # waits for its next try, so a server that is down is not
+                    # hammered.
+                    link.close()
+                    for held, _ in pending:
+                        self.book(lease, held, queue.mark_failed, failure)
+                    return False
+                self.book(lease, row, queue.mark_failed, failure)
+            else:
+                self.book(lease, row, queue.mark_sent)
+            pending.pop(0)
+        self.give_back([row for row, _ in pending], lease)
+        return go_on is not False and not lease.lost
 
-    @staticmethod
-    def _send_one(send, row: OutboxMessage, message: Message) -> None:
-        """Send one message; raise only when the connection itself failed."""
-        try:
-            send(message)
-        except Exception as exc:  # classified below
-            failure = classify_send(exc)
-            if isinstance(failure, TransientFailure) and failure.connection:
-                raise
-            queue.mark_failed(row, str(failure), _is_permanent(failure))
-        else:
-            queue.mark_sent(row)
+    def _may_send(self, row: OutboxMessage, lease: Lease, first: bool):
+        """True to send `row` now; None to give the rest of the claim back
+        and claim again (a higher priority waits); False to end the pass.
+        (A claim's first row is the highest priority due: no need to ask.)"""
+        if self._stop.is_set() or lease.lost:
+            return False  # finish the message in hand, leave the rest
+        config = self.app.config
+        if lease.left() < min(config['MAIL_TIMEOUT'], config['MAIL_LEASE'] / 2):
+            self.app.logger.warning(
+                'outbox: the lease of sender %s was not renewed in time; '
+                'giving its unsent messages back',
+                lease.token,
+            )
+            return False
+        if first or row.priority >= Priority.TOP:
+            return True
+        return None if queue.waiting_above(row.priority) else True
 
+    def book(self, lease: Lease, row: OutboxMessage, record, *failure) -> None:
+        """Record what happened to a message the server has seen. After a
+        database error, roll back and try again on a fresh connection (never
+        sending the message again for it) for as long as the lease holds."""
+        args = (str(failure[0]), is_permanent(failure[0])) if failure else ()
+        delay = 0.05
+        while True:
+            try:
+                held = record(row, *args)
+                break
+            except sa.exc.SQLAlchemyError as exc:
+                db.session.rollback()  # the pool replaces a dropped connection
+                if delay == 0.05:
+                    self.app.logger.warning(
+                        'outbox: message %s: recording its result failed (%s); '
+                        'retrying on a fresh connection, without sending it again',
+                        row.id,
+                        type(exc).__name__,
+                    )
+                if lease.left() < delay or (self._stop.is_set() and delay >= 1):
+                    self.app.logger.error(
+                        'outbox: message %s: the mail server answered but the '
+                        'database would not take the record; it stays claimed '
+                        'until its lease ends and may then be sent again',
+                        row.id,
+                    )
+                    lease.lost = True  # end this pass; the next starts afresh
+                    return
+                time.sleep(delay)
+                delay = min(2 * delay, 1.0)
+        lease.release(row.id)
+        if not held:
+            lease.lost = True
+            self.app.logger.error(
+                'outbox: sender %s lost its claim on message %s before recording '
+                'it (its lease was not renewed in time; if it was sent, it may '
+                'arrive twice): stopping this batch',
+                lease.token,
+                row.id,
+            )
 
-def stamp(row: OutboxMessage, message: Message) -> Message:
-    """The headers every message carries: the row's Message-ID (the same at
-    every attempt), Date, and that a machine sent it."""
-    if row.message_id:
-        message.msgId = row.message_id
-    headers = dict(message.extra_headers or {})
-    headers['Auto-Submitted'] = 'auto-generated'
-    headers['X-Microblog-Outbox-Id'] = str(row.id)
-    message.extra_headers = headers
-    return message
-
-
-def _is_permanent(failure: Exception) -> bool:
-    return isinstance(failure, PermanentFailure)
+    def give_back(self, rows: list[OutboxMessage], lease: Lease) -> None:
+        """Unsent rows go back to the queue now, not when the lease ends."""
+        for row in rows:
+            lease.release(row.id)
+        for _ in range(3):
+            try:
+                queue.requeue(rows)
+                return
+            except sa.exc.SQLAlchemyError:
+                db.session.rollback()
+                time.sleep(0.1)
+        # Left claimed: back in the queue when the lease ends.

@@ -20,6 +20,7 @@ from flask import Flask
 from flask_mail import Connection, Message
 
 Send = Callable[[Message], None]
+MESSAGES_PER_CONNECTION = 50
 
 
 class PermanentFailure(Exception):
@@ -117,6 +118,10 @@ def classify_send(exc: BaseException) -> Exception:
     return PermanentFailure(describe(exc))
 
 
+def is_permanent(failure: Exception) -> bool:
+    return isinstance(failure, PermanentFailure)
+
+
 def envelope_address(address) -> str:
     """The SMTP envelope form: the bare address, its domain in IDNA (ASCII)."""
     _, addr = parseaddr(address) if isinstance(address, str) else address
@@ -196,6 +201,34 @@ class TimeoutConnection(Connection):
                 self.host.quit()
             except (smtplib.SMTPException, OSError):
                 self.host.close()
+
+
+class Link:
+    """One SMTP connection for a pass, opened at the first message and
+    renewed every MESSAGES_PER_CONNECTION (servers cap a session)."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self._stack: contextlib.ExitStack | None = None
+        self._send = None
+        self._count = 0
+
+    def send(self, message: Message) -> None:
+        if self._stack is None or self._count >= MESSAGES_PER_CONNECTION:
+            self.close()
+            stack = contextlib.ExitStack()
+            try:
+                self._send = stack.enter_context(self.transport.open())
+            except Exception as exc:  # no connection: every message waits
+                raise classify(exc) from exc
+            self._stack, self._count = stack, 0
+        self._count += 1
+        self._send(message)
+
+    def close(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()
 
 
 class SMTPTransport:

@@ -17,27 +17,41 @@ def free_port() -> int:
 
 
 class SinkHandler:
-    """Collects messages; can be told to be slow or to refuse recipients."""
+    """Collects messages; can be told to be slow or to refuse recipients.
+
+    `rcpt_delay` slows each RCPT and `delay` each DATA (so a message can take
+    longer than a client's per-command timeout without any command timing
+    out); `on_data(message)`, if set, runs in the server's thread once a
+    message is complete, before the server's 250 answer; `data_started` is
+    set when a DATA command begins."""
 
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.delay = 0.0
+        self.rcpt_delay = 0.0
+        self.on_data = None
+        self.data_started = threading.Event()
         self.reject: set[str] = set()
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
         if address.lower() in self.reject:
             return '550 5.1.1 No such user here'
         envelope.rcpt_tos.append(address)
         return '250 OK'
 
     async def handle_DATA(self, server, session, envelope):
+        self.data_started.set()
         if self.delay:
             await asyncio.sleep(self.delay)
         message = email.message_from_bytes(
             envelope.content, policy=email.policy.default
         )
+        if self.on_data is not None:
+            self.on_data(message)
         with self.lock:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
@@ -70,6 +84,9 @@ class SMTPSink:
         self.handler.messages.clear()
         self.handler.envelopes.clear()
         self.handler.delay = 0.0
+        self.handler.rcpt_delay = 0.0
+        self.handler.on_data = None
+        self.handler.data_started.clear()
         self.handler.reject.clear()
 
     def wait_for(self, count: int = 1, timeout: float = 15.0):
