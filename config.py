@@ -10,42 +10,72 @@ basedir = os.path.abspath(os.path.dirname(__file__))
 load_dotenv(os.path.join(basedir, '.env'))
 
 _TRUE = {'1', 'true', 'yes', 'on'}
-_FALSE = {'0', 'false', 'no', 'off', ''}
+_FALSE = {'0', 'false', 'no', 'off'}
+
+# Values that cannot be read, one sentence each: `check_config` refuses to
+# start with the first (here an exception would be a traceback at import).
+PROBLEMS: list[str] = []
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """The variable's value; blank, or only spaces, means the default."""
+    value = os.environ.get(name, '').strip()
+    return value or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
     """Read a boolean that means what it says: `0`/`false`/`off` are off."""
-    value = os.environ.get(name)
-    if value is None:
+    value = (env_str(name) or '').lower()
+    if not value:
         return default
-    value = value.strip().lower()
     if value in _TRUE:
         return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f'{name} must be true or false, not {value!r}')
+    if value not in _FALSE:
+        PROBLEMS.append(f'{name}={value!r} is not understood: set it to true or false.')
+    return False
 
 
 def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, '').strip()
-    return int(value) if value else default
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        PROBLEMS.append(f'{name}={value!r} is not a whole number: set it to one, '
+                        f'or leave it blank for the default ({default}).')  # fmt: skip
+        return default
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        PROBLEMS.append(f'{name}={value!r} is not a number of seconds: set one, '
+                        f'or leave it blank for the default ({default}).')  # fmt: skip
+        return default
 
 
 def env_list(name: str) -> list[str]:
     return [x.strip() for x in os.environ.get(name, '').split(',') if x.strip()]
 
 
-APP_ENV = os.environ.get('APP_ENV', 'production').strip().lower()
+APP_ENV = env_str('APP_ENV', 'production').lower()
 DEVELOPMENT = APP_ENV == 'development'
 
 
 def _secret_key() -> str | None:
-    key = os.environ.get('SECRET_KEY')
+    key = os.environ.get('SECRET_KEY') or None
     if key or not DEVELOPMENT:
         return key  # production checks it in create_app
     warnings.warn(
-        'SECRET_KEY is not set: using a random key for this process only '
-        '(`make run` writes a permanent one into .env).',
+        'SECRET_KEY is not set: using a random key for this process only. '
+        '`make run` writes a permanent one into .env; or make one with '
+        '`python -c "import secrets; print(secrets.token_urlsafe(48))"` and '
+        'set SECRET_KEY to it in .env.',
         stacklevel=2,
     )
     return secrets.token_urlsafe(32)
@@ -58,9 +88,9 @@ class Config:
     # them still verify after SECRET_KEY is rotated; new ones use SECRET_KEY.
     SECRET_KEY_FALLBACKS = env_list('SECRET_KEY_FALLBACKS')
 
-    SQLALCHEMY_DATABASE_URI = os.environ.get(
-        'DATABASE_URL'
-    ) or 'sqlite:///' + os.path.join(basedir, 'app.db')
+    SQLALCHEMY_DATABASE_URI = env_str('DATABASE_URL') or 'sqlite:///' + os.path.join(
+        basedir, 'app.db'
+    )
     SQLITE_BUSY_TIMEOUT_MS = env_int('SQLITE_BUSY_TIMEOUT_MS', 15000)
     SQLALCHEMY_ENGINE_OPTIONS = {
         # Error messages and logs never carry SQL parameters (hashes, tokens).
@@ -73,24 +103,28 @@ class Config:
 
     # The public address: every link in an email is built from these two,
     # never from the Host header of whoever made the request.
-    SERVER_NAME = os.environ.get('SERVER_NAME') or (
-        'localhost:5000' if DEVELOPMENT else None
-    )
-    PREFERRED_URL_SCHEME = os.environ.get('PREFERRED_URL_SCHEME', 'http')
+    SERVER_NAME = env_str('SERVER_NAME', 'localhost:5000' if DEVELOPMENT else None)
+    PREFERRED_URL_SCHEME = env_str('PREFERRED_URL_SCHEME', 'http').lower()
+    # Production refuses a loopback SERVER_NAME and plain http unless this
+    # says the run is a local trial (tests, benchmarks).
+    INSECURE_LOCAL_PRODUCTION = env_bool('INSECURE_LOCAL_PRODUCTION')
     # Hosts accepted in requests outside development (default: SERVER_NAME's).
     TRUSTED_HOSTS = env_list('TRUSTED_HOSTS') or None
     # Number of reverse proxies whose X-Forwarded-* headers are believed.
     PROXY_FIX = env_int('PROXY_FIX', 0)
+    # /healthz and /readyz answer whatever the Host header (load balancers
+    # and orchestrators probe by address); off, they are checked as any page.
+    HEALTH_ANY_HOST = env_bool('HEALTH_ANY_HOST')
 
-    MAIL_SERVER = os.environ.get('MAIL_SERVER')
+    MAIL_SERVER = env_str('MAIL_SERVER')
     MAIL_PORT = env_int('MAIL_PORT', 25)
     MAIL_USE_TLS = env_bool('MAIL_USE_TLS')
     MAIL_USE_SSL = env_bool('MAIL_USE_SSL')
-    MAIL_USERNAME = os.environ.get('MAIL_USERNAME')
-    MAIL_PASSWORD = os.environ.get('MAIL_PASSWORD')
+    MAIL_USERNAME = env_str('MAIL_USERNAME')
+    MAIL_PASSWORD = os.environ.get('MAIL_PASSWORD') or None
     MAIL_TIMEOUT = env_int('MAIL_TIMEOUT', 30)
     ADMINS = env_list('ADMINS')
-    MAIL_DEFAULT_SENDER = os.environ.get('MAIL_DEFAULT_SENDER') or (
+    MAIL_DEFAULT_SENDER = env_str('MAIL_DEFAULT_SENDER') or (
         ADMINS[0] if ADMINS else 'no-reply@localhost'
     )
     # How long a transiently failing email keeps being retried, in seconds.
@@ -100,10 +134,10 @@ class Config:
     # Start the outbox sender thread in this process.
     MAIL_SENDER_ENABLED = env_bool('MAIL_SENDER_ENABLED', True)
     # How often an idle sender looks for work queued by other processes.
-    MAIL_POLL_INTERVAL = float(os.environ.get('MAIL_POLL_INTERVAL') or 2)
+    MAIL_POLL_INTERVAL = env_float('MAIL_POLL_INTERVAL', 2)
     # While a request is being served, the sender waits up to this many
     # seconds before each message: pages first, email right after.
-    MAIL_SENDER_YIELD = float(os.environ.get('MAIL_SENDER_YIELD') or 0.1)
+    MAIL_SENDER_YIELD = env_float('MAIL_SENDER_YIELD', 0.1)
 
     POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
     GRAVATAR = env_bool('GRAVATAR', True)
@@ -114,13 +148,13 @@ class Config:
     RESET_TOKEN_EXPIRES = env_int('RESET_TOKEN_EXPIRES', 600)
     # Links that confirm an address (sign-up or email change), in seconds.
     CONFIRM_TOKEN_EXPIRES = env_int('CONFIRM_TOKEN_EXPIRES', 24 * 3600)
-    CONFIRM_RATE_LIMIT = os.environ.get('CONFIRM_RATE_LIMIT', '3/hour')
+    CONFIRM_RATE_LIMIT = env_str('CONFIRM_RATE_LIMIT', '3/hour')
     RATELIMIT_ENABLED = env_bool('RATELIMIT_ENABLED', True)
-    RATELIMIT_STORAGE_URI = os.environ.get('RATELIMIT_STORAGE_URI', 'memory://')
+    RATELIMIT_STORAGE_URI = env_str('RATELIMIT_STORAGE_URI', 'memory://')
     RATELIMIT_HEADERS_ENABLED = False
-    RESET_RATE_LIMIT = os.environ.get('RESET_RATE_LIMIT', '5/minute;20/hour')
-    LOGIN_RATE_LIMIT = os.environ.get('LOGIN_RATE_LIMIT', '10/minute;50/hour')
-    REGISTER_RATE_LIMIT = os.environ.get('REGISTER_RATE_LIMIT', '5/minute;20/hour')
+    RESET_RATE_LIMIT = env_str('RESET_RATE_LIMIT', '5/minute;20/hour')
+    LOGIN_RATE_LIMIT = env_str('LOGIN_RATE_LIMIT', '10/minute;50/hour')
+    REGISTER_RATE_LIMIT = env_str('REGISTER_RATE_LIMIT', '5/minute;20/hour')
     # If a shared limit store (Redis) is down, count in this process instead.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = not RATELIMIT_STORAGE_URI.startswith(
         'memory'
@@ -135,6 +169,7 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = 'Lax'
     REMEMBER_COOKIE_SECURE = PREFERRED_URL_SCHEME == 'https'
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    CONFIG_PROBLEMS = tuple(PROBLEMS)
 
 
 class TestConfig(Config):
@@ -162,3 +197,4 @@ class TestConfig(Config):
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = False
     GRAVATAR = True
     POSTS_PER_PAGE = 3
+    CONFIG_PROBLEMS = ()
