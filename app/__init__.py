@@ -6,7 +6,7 @@ starts where the operator chooses (see app.outbox).
 
 from flask import Flask
 
-from app import database, links, outbox, security
+from app import database, health, links, outbox, security
 from app.account import bp as account_bp
 from app.auth import bp as auth_bp
 from app.cards import cards_html
@@ -15,8 +15,9 @@ from app.email import public_url
 from app.errors import bp as errors_bp
 from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
 from app.forms import field_html
+from app.logs import configure_logging
 from app.main import bp as main_bp
-from app.startup import ConfigError, check_config, configure_logging, configure_proxies
+from app.startup import ConfigError, check_config, configure_proxies
 from app.urls import fixed_url, fixed_urls
 from config import Config
 
@@ -28,6 +29,7 @@ def create_app(config_class: type = Config) -> Flask:
     app = Flask(__name__)
     app.config.from_object(config_class)
     check_config(app, config_class)
+    health.init_app(app)  # inside ProxyFix: sees the host it settles on
     configure_proxies(app)
     register_extensions(app)
     register_blueprints(app)
@@ -59,6 +61,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(errors_bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(account_bp)
