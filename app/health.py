@@ -1,14 +1,15 @@
 """Health endpoints for load balancers and orchestrators.
 
 `/healthz` (liveness) answers as soon as the process does. `/readyz`
-(readiness) answers 503 while the database does not, and reports the mail
-backlog and the rate-limit store without failing on them. Both are plain
-JSON: no session, no cookie, no page template, no line in gunicorn's access
-log (`gunicorn.conf.py`). They are host-checked like every page unless
+(readiness) answers 503 while the database (with its tables) does not, and
+reports the mail backlog and the rate-limit store without failing on them.
+Both are plain JSON: no session, no cookie, no page template, no line in
+gunicorn's access log (`gunicorn.conf.py`). They are host-checked like every page unless
 HEALTH_ANY_HOST=true (probes that use an address as the Host).
 """
 
 import json
+import os
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app
@@ -36,29 +37,22 @@ def healthz():
 
 @bp.route('/readyz')
 def readyz():
-    """Readiness: 200 when the database answers, else 503 naming it."""
-    database = database_check()
-    body = {'status': 'ok' if database['ok'] else 'unavailable'}
-    body['database'] = database
-    if database['ok']:
-        body['mail'] = mail_backlog()
-    body['ratelimit_store'] = ratelimit_check()
-    return plain_json(body, 200 if database['ok'] else 503)
-
-
-def database_check() -> dict:
+    """Readiness: 200 when the database answers with its tables, else 503."""
     url = sa.engine.make_url(current_app.config['SQLALCHEMY_DATABASE_URI'])
-    answer = {'ok': True, 'name': f'{url.get_backend_name()} {url.database or ""}'}
+    name = os.path.basename(url.database or '')  # no server paths on show
+    database = {'ok': True, 'name': f'{url.get_backend_name()} {name}'}
+    body = {'status': 'ok', 'database': database}
     try:
-        db.session.execute(sa.text('SELECT 1'))
+        body['mail'] = mail_backlog()  # the database and its tables answer
     except sa.exc.SQLAlchemyError as exc:
-        answer['ok'] = False
+        body['status'], database['ok'] = 'unavailable', False
         note_database(False, exc)
     else:
         note_database(True)
     finally:
         db.session.rollback()
-    return answer
+    body['ratelimit_store'] = ratelimit_check()
+    return plain_json(body, 200 if database['ok'] else 503)
 
 
 def note_database(up: bool, exc: Exception | None = None) -> None:
@@ -74,8 +68,8 @@ def note_database(up: bool, exc: Exception | None = None) -> None:
     reason = ' '.join(str(getattr(exc, 'orig', None) or exc).split())[:300]
     current_app.logger.warning(
         'readyz: the database %s does not answer (%s): answering 503 until it '
-        'does; check that it runs, exists (flask db upgrade) and matches '
-        'DATABASE_URL',
+        'does; check that it runs, that it exists and has its tables (flask db '
+        'upgrade), and DATABASE_URL',
         url,
         reason,
     )

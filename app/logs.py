@@ -86,6 +86,8 @@ class AdminMailHandler(logging.Handler):
                 self.send(subject, body)
             except Exception as exc:  # say so where an operator looks
                 print(f'admin error mail not sent: {exc!r}', file=sys.stderr)
+            finally:
+                self.outbox.task_done()
 
     def send(self, subject: str, body: str) -> None:
         s = self.settings
