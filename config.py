@@ -103,7 +103,9 @@ class Config:
 
     # The public address: every link in an email is built from these two,
     # never from the Host header of whoever made the request.
-    SERVER_NAME = env_str('SERVER_NAME', 'localhost:5000' if DEVELOPMENT else None)
+    # Development serves and links to 127.0.0.1:5000 (`make run`, `flask run`):
+    # the same host, so the browser keeps its cookies when following a link.
+    SERVER_NAME = env_str('SERVER_NAME', '127.0.0.1:5000' if DEVELOPMENT else None)
     PREFERRED_URL_SCHEME = env_str('PREFERRED_URL_SCHEME', 'http').lower()
     # Production refuses a loopback SERVER_NAME and plain http unless this
     # says the run is a local trial (tests, benchmarks).

@@ -3,7 +3,7 @@ email change, and "this wasn't me". Each lands on a token-free page whose
 button (a POST with CSRF) does the change (see app.links)."""
 
 from flask import flash, redirect, render_template, url_for
-from flask_login import logout_user
+from flask_login import current_user, logout_user
 
 from app import links, sessions
 from app.account import bp
@@ -79,6 +79,10 @@ def _apply_confirmation(user: User, new_email: str | None):
         else 'Thank you: your email address is confirmed.',
         'success',
     )
+    # Signed out, the sign-in page comes next (not the timeline, which would
+    # add "Please log in" under the success message).
+    if not current_user.is_authenticated:
+        return redirect(url_for('auth.login'))
     return redirect(url_for('main.index'))
 
 

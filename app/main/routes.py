@@ -73,6 +73,7 @@ def user(username):
     posts = timeline.profile_page(user, page_number(), per_page())
     return render_template(
         'main/user.html',
+        title=user.username,
         user=user,
         posts=posts,
         stats=stats,
