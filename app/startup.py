@@ -210,7 +210,8 @@ def warn_if_exposed(app: Flask) -> None:
     if context is None or context.info_name != 'run':
         return
     host = context.params.get('host') or '127.0.0.1'
-    if not is_loopback(host):
+    # 0.0.0.0 and :: listen on every interface: reachable, not loopback.
+    if not is_loopback(host) or host.strip('[]') in ('0.0.0.0', '::'):
         app.logger.warning(DEVELOPMENT_EXPOSED, host)
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import smtplib
 import subprocess
 import sys
@@ -340,3 +341,58 @@ def test_send_test_without_a_mail_server_in_production_queues_nothing(make_app):
     assert 'MAIL_SERVER is not set' in result.output
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    'line, shown', [('GUNICORN_ACCESS_LOG=/var/log/x.log', '/var/log/x.log'),
+                    ('GUNICORN_ACCESS_LOG=', '-'), ('GUNICORN_ACCESS_LOG=off', 'None')],
+)  # fmt: skip
+def test_gunicorn_reads_its_access_log_setting_from_env_file(line, shown, tmp_path):
+    shutil.copy(os.path.join(ROOT, 'gunicorn.conf.py'), tmp_path)
+    (tmp_path / '.env').write_text(line + '\n')
+    env = {'PATH': os.environ['PATH'], 'HOME': str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, '-m', 'gunicorn', '--print-config', 'none:app'],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert re.search(rf'^accesslog\s+= {re.escape(shown)}$', result.stdout, re.M)
+
+
+def wait_for_line(command: list[str], env: dict, text: str) -> str:
+    """Start `command`, return its output once `text` appears (or it ends)."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    seen = []
+    guard = threading.Timer(60, process.terminate)  # never hang the suite
+    guard.start()
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if text in line:
+                break
+    finally:
+        guard.cancel()
+        process.terminate()
+        process.wait(30)
+    return ''.join(seen)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('server', ['gunicorn', 'flask run --host 0.0.0.0'])
+def test_a_development_configuration_served_to_others_warns_loudly(server, tmp_path):
+    port = str(free_port())
+    command = {
+        'gunicorn': [sys.executable, '-m', 'gunicorn', '-b', f'127.0.0.1:{port}',
+                     'microblog:app'],
+        'flask run --host 0.0.0.0': [sys.executable, '-m', 'flask', 'run', '--host',
+                                     '0.0.0.0', '--port', port],
+    }[server]  # fmt: skip
+    env = {
+        'PATH': os.environ['PATH'], 'HOME': str(tmp_path), 'APP_ENV': 'development',
+        'DATABASE_URL': f'sqlite:///{tmp_path}/dev.db', 'LOG_TO_STDOUT': 'true',
+        'MAIL_SENDER_ENABLED': 'false', 'PYTHONUNBUFFERED': '1',
+    }  # fmt: skip
+    output = wait_for_line(command, env, 'APP_ENV=development')
+    assert 'APP_ENV=development' in output
+    assert 'APP_ENV=production' in output  # and says what to set
