@@ -71,6 +71,13 @@ def check_settings(config) -> None:
             'for STARTTLS (usually port 587) or MAIL_USE_SSL=true for implicit '
             'TLS (usually port 465), not both.'
         )
+    name = config.get('SERVER_NAME') or ''
+    if '/' in name or ' ' in name:
+        raise ConfigError(
+            f'SERVER_NAME={name!r} is not a host name: write the host alone, '
+            'with an optional :port (e.g. microblog.example.com), and the '
+            'scheme in PREFERRED_URL_SCHEME.'
+        )
     if not 0 < config['MAIL_PORT'] < 65536:
         raise ConfigError(f'MAIL_PORT={config["MAIL_PORT"]} is not a port number.')
     check_database_url(config['SQLALCHEMY_DATABASE_URI'])

@@ -41,6 +41,7 @@ MISTAKES = {
     'no-server-name': ({'SERVER_NAME': None}, 'SERVER_NAME'),
     'localhost': ({'SERVER_NAME': 'localhost:5000'}, 'SERVER_NAME'),
     'loopback': ({'SERVER_NAME': '127.0.0.1:8000'}, 'SERVER_NAME'),
+    'url-as-name': ({'SERVER_NAME': 'https://microblog.example.com'}, 'SERVER_NAME'),
     'http': ({'PREFERRED_URL_SCHEME': 'http'}, 'PREFERRED_URL_SCHEME=https'),
     'unknown-env': ({'APP_ENV': 'staging'}, 'APP_ENV'),
     'not-a-url': ({'DATABASE_URL': 'notaurl'}, 'DATABASE_URL'),
