@@ -397,3 +397,16 @@ def test_a_development_configuration_served_to_others_warns_loudly(server, tmp_p
     output = wait_for_line(command, env, 'APP_ENV=development')
     assert 'APP_ENV=development' in output
     assert 'APP_ENV=production' in output  # and says what to set
+
+
+@pytest.mark.slow
+def test_an_app_that_fails_to_load_gets_no_second_traceback(tmp_path):
+    """gunicorn's worker_exit hook runs even when the app never loaded."""
+    command = [sys.executable, '-m', 'gunicorn', '-b', f'127.0.0.1:{free_port()}',
+               'microblog:no_such_app']  # fmt: skip
+    result = run(command, {}, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Failed to find attribute 'no_such_app'" in output
+    assert 'Exception during worker exit' not in output
+    assert 'Traceback' not in output
