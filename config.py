@@ -10,25 +10,53 @@ basedir = os.path.abspath(os.path.dirname(__file__))
 load_dotenv(os.path.join(basedir, '.env'))
 
 _TRUE = {'1', 'true', 'yes', 'on'}
-_FALSE = {'0', 'false', 'no', 'off', ''}
+_FALSE = {'0', 'false', 'no', 'off'}
+
+# Values that cannot be read, one sentence each: `check_config` refuses to
+# start with the first (here an exception would be a traceback at import).
+PROBLEMS: list[str] = []
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """The variable's value; blank, or only spaces, means the default."""
+    value = os.environ.get(name, '').strip()
+    return value or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
     """Read a boolean that means what it says: `0`/`false`/`off` are off."""
-    value = os.environ.get(name)
-    if value is None:
+    value = (env_str(name) or '').lower()
+    if not value:
         return default
-    value = value.strip().lower()
     if value in _TRUE:
         return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f'{name} must be true or false, not {value!r}')
+    if value not in _FALSE:
+        PROBLEMS.append(f'{name}={value!r} is not understood: set it to true or false.')
+    return False
 
 
 def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, '').strip()
-    return int(value) if value else default
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        PROBLEMS.append(f'{name}={value!r} is not a whole number: set it to one, '
+                        f'or leave it blank for the default ({default}).')  # fmt: skip
+        return default
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        PROBLEMS.append(f'{name}={value!r} is not a number of seconds: set one, '
+                        f'or leave it blank for the default ({default}).')  # fmt: skip
+        return default
 
 
 def env_list(name: str) -> list[str]:
@@ -41,17 +69,19 @@ def env_mapping(name: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, _, value in pairs}
 
 
-APP_ENV = os.environ.get('APP_ENV', 'production').strip().lower()
+APP_ENV = env_str('APP_ENV', 'production').lower()
 DEVELOPMENT = APP_ENV == 'development'
 
 
 def _secret_key() -> str | None:
-    key = os.environ.get('SECRET_KEY')
+    key = os.environ.get('SECRET_KEY') or None
     if key or not DEVELOPMENT:
         return key  # production checks it in create_app
     warnings.warn(
-        'SECRET_KEY is not set: using a random key for this process only '
-        '(`make run` writes a permanent one into .env).',
+        'SECRET_KEY is not set: using a random key for this process only. '
+        '`make run` writes a permanent one into .env; or make one with '
+        '`python -c "import secrets; print(secrets.token_urlsafe(48))"` and '
+        'set SECRET_KEY to it in .env.',
         stacklevel=2,
     )
     return secrets.token_urlsafe(32)
@@ -64,9 +94,9 @@ class Config:
     # them still verify after SECRET_KEY is rotated; new ones use SECRET_KEY.
     SECRET_KEY_FALLBACKS = env_list('SECRET_KEY_FALLBACKS')
 
-    SQLALCHEMY_DATABASE_URI = os.environ.get(
-        'DATABASE_URL'
-    ) or 'sqlite:///' + os.path.join(basedir, 'app.db')
+    SQLALCHEMY_DATABASE_URI = env_str('DATABASE_URL') or 'sqlite:///' + os.path.join(
+        basedir, 'app.db'
+    )
     SQLITE_BUSY_TIMEOUT_MS = env_int('SQLITE_BUSY_TIMEOUT_MS', 15000)
     SQLALCHEMY_ENGINE_OPTIONS = {
         # Error messages and logs never carry SQL parameters (hashes, tokens).
@@ -84,24 +114,30 @@ class Config:
 
     # The public address: every link in an email is built from these two,
     # never from the Host header of whoever made the request.
-    SERVER_NAME = os.environ.get('SERVER_NAME') or (
-        'localhost:5000' if DEVELOPMENT else None
-    )
-    PREFERRED_URL_SCHEME = os.environ.get('PREFERRED_URL_SCHEME', 'http')
+    # Development serves and links to 127.0.0.1:5000 (`make run`, `flask run`):
+    # the same host, so the browser keeps its cookies when following a link.
+    SERVER_NAME = env_str('SERVER_NAME', '127.0.0.1:5000' if DEVELOPMENT else None)
+    PREFERRED_URL_SCHEME = env_str('PREFERRED_URL_SCHEME', 'http').lower()
+    # Production refuses a loopback SERVER_NAME and plain http unless this
+    # says the run is a local trial (tests, benchmarks).
+    INSECURE_LOCAL_PRODUCTION = env_bool('INSECURE_LOCAL_PRODUCTION')
     # Hosts accepted in requests outside development (default: SERVER_NAME's).
     TRUSTED_HOSTS = env_list('TRUSTED_HOSTS') or None
     # Number of reverse proxies whose X-Forwarded-* headers are believed.
     PROXY_FIX = env_int('PROXY_FIX', 0)
+    # /healthz and /readyz answer whatever the Host header (load balancers
+    # and orchestrators probe by address); off, they are checked as any page.
+    HEALTH_ANY_HOST = env_bool('HEALTH_ANY_HOST')
 
-    MAIL_SERVER = os.environ.get('MAIL_SERVER')
+    MAIL_SERVER = env_str('MAIL_SERVER')
     MAIL_PORT = env_int('MAIL_PORT', 25)
     MAIL_USE_TLS = env_bool('MAIL_USE_TLS')
     MAIL_USE_SSL = env_bool('MAIL_USE_SSL')
-    MAIL_USERNAME = os.environ.get('MAIL_USERNAME')
-    MAIL_PASSWORD = os.environ.get('MAIL_PASSWORD')
+    MAIL_USERNAME = env_str('MAIL_USERNAME')
+    MAIL_PASSWORD = os.environ.get('MAIL_PASSWORD') or None
     MAIL_TIMEOUT = env_int('MAIL_TIMEOUT', 30)
     ADMINS = env_list('ADMINS')
-    MAIL_DEFAULT_SENDER = os.environ.get('MAIL_DEFAULT_SENDER') or (
+    MAIL_DEFAULT_SENDER = env_str('MAIL_DEFAULT_SENDER') or (
         ADMINS[0] if ADMINS else 'no-reply@localhost'
     )
     # How long a transiently failing email keeps being retried, in seconds.
@@ -111,14 +147,14 @@ class Config:
     # Start the outbox sender thread in this process.
     MAIL_SENDER_ENABLED = env_bool('MAIL_SENDER_ENABLED', True)
     # How often an idle sender looks for work queued by other processes.
-    MAIL_POLL_INTERVAL = float(os.environ.get('MAIL_POLL_INTERVAL') or 2)
+    MAIL_POLL_INTERVAL = env_float('MAIL_POLL_INTERVAL', 2)
     # While a request is being served, the sender waits up to this many
     # seconds before each message: pages first, email right after.
-    MAIL_SENDER_YIELD = float(os.environ.get('MAIL_SENDER_YIELD') or 0.1)
+    MAIL_SENDER_YIELD = env_float('MAIL_SENDER_YIELD', 0.1)
     # Seconds a sender's claim on messages lasts without renewal. A working
     # sender renews it every third of this; a dead one's messages are back
     # in the queue within about 4/3 of it. Clocks must agree to well within.
-    MAIL_LEASE = float(os.environ.get('MAIL_LEASE') or 30)
+    MAIL_LEASE = env_float('MAIL_LEASE', 30)
 
     POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
     # A username given up by a rename stays reserved to its owner this long.
@@ -136,31 +172,29 @@ class Config:
     RESET_TOKEN_EXPIRES = env_int('RESET_TOKEN_EXPIRES', 600)
     # Links that confirm an address (sign-up or email change), in seconds.
     CONFIRM_TOKEN_EXPIRES = env_int('CONFIRM_TOKEN_EXPIRES', 24 * 3600)
-    CONFIRM_RATE_LIMIT = os.environ.get('CONFIRM_RATE_LIMIT', '3/hour')
+    CONFIRM_RATE_LIMIT = env_str('CONFIRM_RATE_LIMIT', '3/hour')
     RATELIMIT_ENABLED = env_bool('RATELIMIT_ENABLED', True)
-    RATELIMIT_STORAGE_URI = os.environ.get('RATELIMIT_STORAGE_URI', 'memory://')
+    RATELIMIT_STORAGE_URI = env_str('RATELIMIT_STORAGE_URI', 'memory://')
     # Prefix of every key in that store (for apps that share one Redis).
-    RATELIMIT_KEY_PREFIX = os.environ.get('RATELIMIT_KEY_PREFIX', '')
+    RATELIMIT_KEY_PREFIX = env_str('RATELIMIT_KEY_PREFIX', '')
     # Seconds to wait for the limit store (Redis) to connect or answer: a
     # hung store costs one request this much, then limits count in memory.
-    RATELIMIT_STORAGE_TIMEOUT = float(
-        os.environ.get('RATELIMIT_STORAGE_TIMEOUT') or 0.25
-    )
+    RATELIMIT_STORAGE_TIMEOUT = env_float('RATELIMIT_STORAGE_TIMEOUT', 0.25)
     RATELIMIT_HEADERS_ENABLED = False
-    RESET_RATE_LIMIT = os.environ.get('RESET_RATE_LIMIT', '5/minute;20/hour')
-    LOGIN_RATE_LIMIT = os.environ.get('LOGIN_RATE_LIMIT', '10/minute;50/hour')
-    REGISTER_RATE_LIMIT = os.environ.get('REGISTER_RATE_LIMIT', '5/minute;20/hour')
+    RESET_RATE_LIMIT = env_str('RESET_RATE_LIMIT', '5/minute;20/hour')
+    LOGIN_RATE_LIMIT = env_str('LOGIN_RATE_LIMIT', '10/minute;50/hour')
+    REGISTER_RATE_LIMIT = env_str('REGISTER_RATE_LIMIT', '5/minute;20/hour')
     # Failed sign-ins per account (the typed username), whatever the client.
-    LOGIN_ACCOUNT_LIMIT = os.environ.get('LOGIN_ACCOUNT_LIMIT', '20/hour')
+    LOGIN_ACCOUNT_LIMIT = env_str('LOGIN_ACCOUNT_LIMIT', '20/hour')
     # Wrong current passwords per account, on every page that asks for it;
     # the guess that spends it signs that session out and notifies the owner.
-    PASSWORD_GUESS_BUDGET = os.environ.get('PASSWORD_GUESS_BUDGET', '5/15minutes')
+    PASSWORD_GUESS_BUDGET = env_str('PASSWORD_GUESS_BUDGET', '5/15minutes')
     # Emails of one kind that requests can cause per recipient address and
     # per account; per client (all kinds counted apart); per kind overrides
     # ('kind=limits,...', 'none' = no budget). Reset mail keeps its own
     # per-account throttle (RESET_EMAIL_INTERVAL).
-    MAIL_BUDGET = os.environ.get('MAIL_BUDGET', '3/hour;10/day')
-    MAIL_CLIENT_BUDGET = os.environ.get('MAIL_CLIENT_BUDGET', '20/hour;100/day')
+    MAIL_BUDGET = env_str('MAIL_BUDGET', '3/hour;10/day')
+    MAIL_CLIENT_BUDGET = env_str('MAIL_CLIENT_BUDGET', '20/hour;100/day')
     MAIL_BUDGETS = {
         'password_reset': 'none',
         'reset_email': 'none',
@@ -188,6 +222,7 @@ class Config:
     # (the remember-me cookie lasts as long: app.sessions.init_app).
     SESSION_IDLE_TIMEOUT = env_int('SESSION_IDLE_TIMEOUT', 30 * 24 * 3600)
     SESSION_MAX_AGE = env_int('SESSION_MAX_AGE', 365 * 24 * 3600)
+    CONFIG_PROBLEMS = tuple(PROBLEMS)
 
 
 class TestConfig(Config):
@@ -217,3 +252,4 @@ class TestConfig(Config):
     POSTS_PER_PAGE = 3
     # Cheap, so the suite runs in seconds; the tests of hashing set scrypt.
     PASSWORD_HASH_METHOD = 'pbkdf2:sha256:1000'
+    CONFIG_PROBLEMS = ()

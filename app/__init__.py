@@ -6,7 +6,7 @@ starts where the operator chooses (see app.outbox).
 
 from flask import Flask
 
-from app import database, links, outbox, security, sessions, urls
+from app import database, health, links, outbox, security, sessions, urls
 from app.account import bp as account_bp
 from app.auth import bp as auth_bp
 from app.cards import cards_html
@@ -14,12 +14,12 @@ from app.cli import bp as cli_bp
 from app.email import public_url
 from app.errors import bp as errors_bp
 from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
+from app.logs import configure_logging
 from app.main import bp as main_bp
 from app.startup import (
     ConfigError,
     check_config,
     configure_limit_store,
-    configure_logging,
     configure_proxies,
 )
 from config import Config
@@ -32,6 +32,7 @@ def create_app(config_class: type = Config) -> Flask:
     app = Flask(__name__)
     app.config.from_object(config_class)
     check_config(app, config_class)
+    health.init_app(app)  # inside ProxyFix: sees the host it settles on
     configure_proxies(app)
     register_extensions(app)
     register_blueprints(app)
@@ -70,6 +71,7 @@ def register_template_helpers(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(errors_bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(account_bp)

@@ -78,7 +78,18 @@ def retry():
 @click.argument('address')
 @click.option('--wait', default=60, help='Seconds to wait for delivery.')
 def send_test(address, wait):
-    """Send a test message to ADDRESS through the configured mail server."""
+    """Send a test message to ADDRESS through the configured mail server.
+
+    Without MAIL_SERVER, development prints it to the console; production
+    refuses at once rather than leave it queued.
+    """
+    sender = current_app.extensions['outbox']
+    if sender.transport.name == 'hold':
+        click.echo(
+            'MAIL_SERVER is not set, so nothing can be sent: set it (and '
+            'MAIL_PORT etc.), then try again. Nothing was queued.'
+        )
+        raise SystemExit(1)
     message = send_email(
         '[Microblog] Test message',
         sender=current_app.config['MAIL_DEFAULT_SENDER'],
@@ -86,8 +97,18 @@ def send_test(address, wait):
         text_body='This is a test message from Microblog. Delivery works.',
     )
     db.session.commit()
-    message_id = message.id
-    sender = current_app.extensions['outbox']
+    row = wait_until_sent(sender, message.id, wait)
+    if row.status == Status.SENT and sender.transport.name == 'console':
+        click.echo(f'Test message {row.id} printed to the console (no MAIL_SERVER).')
+        return
+    if row.status == Status.SENT:
+        click.echo(f'Test message {row.id} sent to the mail server.')
+        return
+    click.echo(f'Test message {row.id} is {row.status}: {row.last_error}')
+    raise SystemExit(1)
+
+
+def wait_until_sent(sender, message_id: int, wait: float) -> OutboxMessage:
     deadline = time.monotonic() + wait
     row = db.session.get(OutboxMessage, message_id)
     while row.status not in (Status.SENT, Status.FAILED):
@@ -99,11 +120,7 @@ def send_test(address, wait):
             click.echo(f'not sent yet: {row.last_error or "waiting"}')
             delay = (row.next_attempt_at - utcnow()).total_seconds()
             time.sleep(min(5.0, max(0.5, delay)))
-    if row.status == Status.SENT:
-        click.echo(f'Test message {message_id} sent to the mail server.')
-        return
-    click.echo(f'Test message {message_id} is {row.status}: {row.last_error}')
-    raise SystemExit(1)
+    return row
 
 
 @mail.command()

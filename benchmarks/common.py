@@ -44,7 +44,7 @@ class Gunicorn:
             **os.environ,
             **env,
             'SERVER_NAME': f'127.0.0.1:{self.port}',
-            'GUNICORN_ACCESS_LOG': '',  # measure the app, not the access log
+            'GUNICORN_ACCESS_LOG': 'off',  # measure the app, not the access log
         }
         self.process = None
 
@@ -206,6 +206,7 @@ def form_post_script(path: str, browser: Browser, form: str, fields: str) -> str
 def app_env(database_url: str, smtp_port: int) -> dict:
     return {
         'APP_ENV': 'production',
+        'INSECURE_LOCAL_PRODUCTION': 'true',  # loopback and plain http
         'SECRET_KEY': 'benchmark-secret-key-0123456789abcdefghij',
         'PREFERRED_URL_SCHEME': 'http',
         'DATABASE_URL': database_url,

@@ -1,7 +1,9 @@
 import logging
+import sys
 from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from alembic import context
 
@@ -92,7 +94,7 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connect(connectable) as connection:
         if connection.dialect.name == 'postgresql':
             # Building an index on a big table takes longer than the
             # statement timeout meant for web requests (app/database.py).
@@ -106,6 +108,22 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+def connect(engine):
+    """A connection, or one line saying the database is not there yet."""
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        reason = ' '.join(str(exc.orig or exc).split())[:300]
+        url = engine.url.render_as_string(hide_password=True)
+        print(
+            f'Error: the database in DATABASE_URL ({url}) does not answer: '
+            f'{reason}. Start it, or create it (e.g. createdb), then run '
+            'flask db upgrade again.',
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
 
 
 if context.is_offline_mode():

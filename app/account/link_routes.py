@@ -129,6 +129,10 @@ def _confirmed(user: User, event: str, message: str):
     links.forget('account.confirm_email')
     audit(event, account=user.id)
     flash(message, 'success')
+    # Signed out, the sign-in page comes next (not the timeline, which would
+    # add "Please log in" under the success message).
+    if not current_user.is_authenticated:
+        return redirect(url_for('auth.login'))
     return redirect(url_for('main.index'))
 
 

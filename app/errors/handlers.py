@@ -1,4 +1,4 @@
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
@@ -39,7 +39,26 @@ def csrf_error(error):
 @bp.app_errorhandler(SecurityError)
 def untrusted_host(error):
     # No URLs can be built for an untrusted host: answer in plain text.
+    note_unknown_host(request.environ.get('HTTP_HOST', '')[:200])
     return 'Bad Request: unknown host.', 400, {'Content-Type': 'text/plain'}
+
+
+def note_unknown_host(host: str) -> None:
+    """Log each refused host once (per process, up to 1,000 of them): a
+    wrong SERVER_NAME shows up at the first request, scanners stay quiet."""
+    seen = current_app.extensions.setdefault('unknown_hosts', set())
+    if host in seen or len(seen) >= 1000:
+        return
+    seen.add(host)
+    config = current_app.config
+    current_app.logger.warning(
+        'Refused requests for host %r with 400: this site answers only for '
+        'TRUSTED_HOSTS %s (SERVER_NAME is %s). If that host is yours, set '
+        'SERVER_NAME or TRUSTED_HOSTS to include it.',
+        host,
+        ','.join(config.get('TRUSTED_HOSTS') or []),
+        config.get('SERVER_NAME'),
+    )
 
 
 @bp.app_errorhandler(HTTPException)

@@ -65,7 +65,12 @@ def user(username):
     posts = timeline.profile_page(user, page_number(), per_page())
     form = EmptyForm() if user != current_user else None  # follow or unfollow
     return render_template(
-        'main/user.html', user=user, posts=posts, stats=stats, form=form
+        'main/user.html',
+        title=user.username,
+        user=user,
+        posts=posts,
+        stats=stats,
+        form=form,
     )
 
 

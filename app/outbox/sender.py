@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.outbox import queue
@@ -73,19 +74,45 @@ class OutboxSender:
             thread.join(timeout)
 
     def run_forever(self) -> None:
-        """Pass after pass until stopped; idle, wait for a wake-up or a poll."""
+        """Pass after pass until stopped; idle, wait for a wake-up or a poll.
+
+        While passes fail (say the database is down or not created yet), the
+        failure is logged once and the wait doubles, up to a minute.
+        """
         poll = float(self.app.config['MAIL_POLL_INTERVAL'])
+        failures = 0
         self._stop.clear()
         while not self._stop.is_set():
             busy = False
             try:
                 with self.app.app_context():
                     busy = self.run_once() > 0
-            except Exception:
-                self.app.logger.exception('outbox: sender loop error')
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    self._log_failure(exc)
+            else:
+                if failures:
+                    self.app.logger.info(
+                        'outbox: sender works again after %d failed passes', failures
+                    )
+                failures = 0
             if not busy:
-                self._wake.wait(poll)
+                self._wake.wait(min(poll * 2**failures, 60.0) if failures else poll)
                 self._wake.clear()
+
+    def _log_failure(self, exc: Exception) -> None:
+        # A database that does not answer is one line; anything else, a bug,
+        # keeps its traceback.
+        if isinstance(exc, OperationalError):
+            reason = ' '.join(str(exc.orig or exc).split())[:300]
+            self.app.logger.error(
+                'outbox: the database does not answer (%s): retrying with '
+                'back-off, logged again when it does',
+                reason,
+            )
+        else:
+            self.app.logger.exception('outbox: sender loop error')
 
     # Sharing the process with requests: pages first, email right after.
 

@@ -83,6 +83,7 @@ class AppProcess:
         self.env = {
             **os.environ,
             'APP_ENV': 'production',
+            'INSECURE_LOCAL_PRODUCTION': 'true',  # loopback and plain http
             'SECRET_KEY': 'process-test-secret-key-0123456789abcdef',
             'SERVER_NAME': f'127.0.0.1:{self.port}',
             'PREFERRED_URL_SCHEME': 'http',
