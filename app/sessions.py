@@ -46,6 +46,11 @@ class UserSession(db.Model):
     agent_family: so.Mapped[str] = so.mapped_column(sa.String(128), default='')
     client_address: so.Mapped[str] = so.mapped_column(sa.String(64), default='')
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    # The last proof of identity in this session (the sign-in, a password or
+    # a code): sensitive changes need one within REAUTH_WINDOW (app.reauth).
+    proven_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    # This browser's device cookie (app.devices), as its SHA-256.
+    device_hash: so.Mapped[str] = so.mapped_column(sa.String(64), default='')
 
     def __repr__(self) -> str:
         return f'<UserSession {self.id} of user {self.user_id}>'
@@ -53,7 +58,9 @@ class UserSession(db.Model):
 
 # Built once: on every signed-in request, building it cost as much as running it.
 _LOAD_USER = (
-    sa.select(*User.__table__.c, UserSession.id, UserSession.last_seen)
+    sa.select(
+        *User.__table__.c, UserSession.id, UserSession.last_seen, UserSession.proven_at
+    )
     .join(UserSession, UserSession.user_id == User.id)
     .where(UserSession.token_hash == sa.bindparam('token_hash'))
     .where(UserSession.revoked_at.is_(None))
@@ -69,17 +76,20 @@ def load_user(token: str) -> User | None:
     row = db.session.connection().execute(_LOAD_USER, params).first()
     if row is None:
         return None
-    user = attach(User, row[:-2])  # as a persistent ORM object, without its cost
-    user.session_id, user.session_last_seen = row[-2:]
+    user = attach(User, row[:-3])  # as a persistent ORM object, without its cost
+    user.session_id, user.session_last_seen, user.session_proven_at = row[-3:]
     user.session_token = token
     return user
 
 
-def sign_in(user: User, remember: bool = False) -> None:
-    """Record a new sign-in for this browser and log it in (commits)."""
+def sign_in(user: User, remember: bool = False, device_hash: str = '') -> None:
+    """Record a new sign-in for this browser and log it in (commits); the
+    sign-in is this session's first proof of identity."""
     token = secrets.token_urlsafe(32)
     record = UserSession(
         token_hash=_digest(token),
+        proven_at=utcnow(),
+        device_hash=device_hash,
         user_id=user.id,
         user_agent=(request.user_agent.string or '')[:512],
         agent_family=agent_family(request.user_agent.string),
@@ -88,6 +98,7 @@ def sign_in(user: User, remember: bool = False) -> None:
     db.session.add(record)
     db.session.commit()
     user.session_token, user.session_id = token, record.id
+    user.session_proven_at = record.proven_at
     login_user(user, remember=remember)
 
 

@@ -4,12 +4,13 @@ emailed links that confirm or undo an email change."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app import budgets, sessions
+from app import budgets, guesses, reauth, sessions
 from app.account import bp
 from app.account.email import queue_email_change
 from app.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
+    ReauthForm,
     SignOutOneForm,
     SignOutOthersForm,
 )
@@ -17,7 +18,7 @@ from app.auth.email import queue_signup_confirmation
 from app.extensions import db, limiter
 from app.forms import EmptyForm
 from app.notices import queue_notice
-from app.security import audit, config_limit
+from app.security import audit, config_limit, safe_next_url
 from app.sessions import UserSession
 
 
@@ -25,6 +26,34 @@ from app.sessions import UserSession
 @login_required
 def settings():
     return render_template('account/settings.html', title='Settings')
+
+
+@bp.route('/reauthenticate', methods=['GET', 'POST'])
+@login_required
+@budgets.limited('LOGIN_RATE_LIMIT')
+def reauthenticate():
+    """Prove it's you before a sensitive change, then go back to it."""
+    user = current_user._get_current_object()
+    form = ReauthForm(has_code=False)
+    back = safe_next_url(request.args.get('next')) or url_for('account.settings')
+    if form.validate_on_submit() and _proof_accepted(user, form):
+        reauth.mark_proven()
+        db.session.commit()
+        audit('reauthenticated', account=user.id)
+        return redirect(back)
+    return render_template(
+        'account/reauthenticate.html', title="Prove it's you", form=form
+    )
+
+
+def _proof_accepted(user, form: ReauthForm) -> bool:
+    """Check the password (or code): every wrong answer counts against the
+    account's one guess budget; past it this session is signed out."""
+    if form.current_password.data:
+        if guesses.check_current_password(user, form.current_password.data):
+            return True
+        form.current_password.errors.append(guesses.WRONG)
+    return False
 
 
 @bp.route('/change_password', methods=['GET', 'POST'])
