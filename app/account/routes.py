@@ -17,6 +17,8 @@ from app.account.forms import (
 from app.auth.email import queue_signup_confirmation
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.mfa.checks import WRONG_CODE, checked_code, end_guessing_session
+from app.mfa.models import Authenticator
 from app.notices import queue_notice
 from app.security import audit, config_limit, safe_next_url
 from app.sessions import UserSession
@@ -34,7 +36,7 @@ def settings():
 def reauthenticate():
     """Prove it's you before a sensitive change, then go back to it."""
     user = current_user._get_current_object()
-    form = ReauthForm(has_code=False)
+    form = ReauthForm(has_code=Authenticator.enabled_for(user))
     back = safe_next_url(request.args.get('next')) or url_for('account.settings')
     if form.validate_on_submit() and _proof_accepted(user, form):
         reauth.mark_proven()
@@ -53,7 +55,14 @@ def _proof_accepted(user, form: ReauthForm) -> bool:
         if guesses.check_current_password(user, form.current_password.data):
             return True
         form.current_password.errors.append(guesses.WRONG)
-    return False
+        return False
+    kind, spent = checked_code(user, form.code.data, recovery=False)
+    if spent:
+        end_guessing_session()
+    if kind is None:
+        db.session.commit()  # a right code used late stays used
+        form.code.errors.append(WRONG_CODE)
+    return kind is not None
 
 
 @bp.route('/change_password', methods=['GET', 'POST'])

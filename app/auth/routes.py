@@ -27,9 +27,12 @@ from app.auth.forms import (
 )
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.mfa.models import second_factor_on
+from app.mfa.verify import start_second_step
 from app.models import User, canonical_username
 from app.notices import queue_notice
 from app.security import audit, config_limit, mask_email, safe_next_url
+from app.signin import complete_sign_in
 from app.validators import email_taken, username_taken
 
 # The reset link's token is moved into the session, then the browser is sent
@@ -71,12 +74,11 @@ def login():
             check_password_hash(_DUMMY_HASH, form.password.data)
         elif user.check_password(form.password.data):
             account_try.refund()
-            if sessions.is_new_browser(user):
-                queue_notice(user, 'new_sign_in')  # committed with the sign-in
-            sessions.sign_in(user, remember=form.remember_me.data)
-            audit('login', account=user.id)
             next_page = safe_next_url(request.args.get('next'))
-            return redirect(next_page or url_for('main.index'))
+            remember = form.remember_me.data
+            if second_factor_on(user):  # nothing is signed in yet
+                return start_second_step(user, remember, next_page)
+            return complete_sign_in(user, remember, next_page)
         audit('login_failed', account=user.id if user else None)
         flash('Invalid username or password', 'danger')
     return render_template('auth/login.html', title='Sign In', form=form)
