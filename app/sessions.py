@@ -18,6 +18,7 @@ import sqlalchemy.orm as so
 from flask import request
 from flask_login import current_user, login_user, logout_user
 
+from app import devices
 from app.agents import agent_family, describe_agent
 from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
@@ -123,11 +124,16 @@ def sign_out() -> None:
     logout_user()
 
 
-def revoke(user_id: int, *conditions) -> int:
-    """Revoke the account's live sign-ins matching `conditions` (no commit)."""
+def revoke(user_id: int, *conditions, end_trust: bool = False) -> int:
+    """Revoke the account's live sign-ins matching `conditions` (no commit);
+    with `end_trust`, their browsers' "Trust this browser" ends too."""
+    live = (UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    if end_trust:
+        hashes = sa.select(UserSession.device_hash).where(*live, *conditions)
+        devices.distrust(user_id, hashes)
     result = db.session.execute(
         sa.update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .where(*live)
         .where(*conditions)
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
@@ -136,7 +142,9 @@ def revoke(user_id: int, *conditions) -> int:
 
 
 def revoke_all(user: User) -> int:
-    """Sign the account out everywhere (after a password change or reset)."""
+    """Sign the account out everywhere and trust no browser (after a
+    password change or reset, or "this wasn't me")."""
+    devices.distrust(user.id)
     return revoke(user.id)
 
 

@@ -4,7 +4,7 @@ emailed links that confirm or undo an email change."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app import budgets, guesses, reauth, sessions
+from app import budgets, devices, guesses, reauth, sessions
 from app.account import bp
 from app.account.email import queue_email_change
 from app.account.forms import (
@@ -78,6 +78,7 @@ def change_password():
             flash('Your password changed meanwhile: please try again.', 'warning')
             return redirect(url_for('account.change_password'))
         sessions.revoke(user.id, UserSession.id != user.session_id)
+        devices.distrust(user.id)  # this browser's trust too
         queue_notice(user, 'password_changed')
         db.session.commit()
         audit('password_changed', account=user.id)
@@ -140,7 +141,7 @@ def _sign_out_one(form: SignOutOneForm) -> str | None:
     if not form.validate_on_submit() or not form.session.data.isdigit():
         return None
     session_id = int(form.session.data)
-    sessions.revoke(current_user.id, UserSession.id == session_id)
+    sessions.revoke(current_user.id, UserSession.id == session_id, end_trust=True)
     db.session.commit()
     audit('session_revoked', account=current_user.id, session=session_id)
     flash('That session was signed out.', 'info')
@@ -150,7 +151,9 @@ def _sign_out_one(form: SignOutOneForm) -> str | None:
 def _sign_out_others(form: SignOutOthersForm) -> str | None:
     if not form.validate_on_submit():
         return None
-    count = sessions.revoke(current_user.id, UserSession.id != current_user.session_id)
+    count = sessions.revoke(
+        current_user.id, UserSession.id != current_user.session_id, end_trust=True
+    )
     db.session.commit()
     audit('sessions_revoked', account=current_user.id, count=count)
     noun = 'session' if count == 1 else 'sessions'

@@ -11,7 +11,7 @@ from flask import (
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import budgets, links, sessions, tokens
+from app import budgets, devices, links, sessions, tokens
 from app.auth import bp
 from app.auth.email import (
     queue_signup_confirmation,
@@ -76,7 +76,8 @@ def login():
             account_try.refund()
             next_page = safe_next_url(request.args.get('next'))
             remember = form.remember_me.data
-            if second_factor_on(user):  # nothing is signed in yet
+            # Nothing is signed in yet, unless this browser is trusted.
+            if second_factor_on(user) and not devices.trusted(user):
                 return start_second_step(user, remember, next_page)
             return complete_sign_in(user, remember, next_page)
         audit('login_failed', account=user.id if user else None)

@@ -6,7 +6,7 @@ import segno
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from app import reauth
+from app import devices, reauth
 from app.dbtypes import utcnow
 from app.extensions import db
 from app.mfa import bp
@@ -103,6 +103,7 @@ def disable():
     if form.validate_on_submit():
         db.session.delete(Authenticator.of(user))
         RecoveryCode.delete_all(user)
+        devices.distrust(user.id)
         queue_notice(user, 'authenticator_removed')
         db.session.commit()
         audit('authenticator_removed', account=user.id)

@@ -59,7 +59,9 @@ def verify():
             _forget()
         if kind:
             audit('login_second_factor', account=user.id, factor=kind)
-            return complete_sign_in(user, pending.remember, next_page)
+            return complete_sign_in(
+                user, pending.remember, next_page, trust=form.trust.data
+            )
         if spent:
             db.session.commit()
             flash(TOO_MANY, 'danger')

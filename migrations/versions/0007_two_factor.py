@@ -9,6 +9,8 @@ Create Date: 2026-12-02
 - authenticator: an account's sealed TOTP secret and last used time step.
 - recovery_code: single-use recovery codes, as SHA-256 digests.
 - pending_sign_in: a right password waiting for its second step.
+- known_device: the browsers (device cookies) each account signed in from,
+  and until when each is trusted to skip the second step.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -64,6 +66,19 @@ def upgrade():
     op.create_index(
         op.f('ix_pending_sign_in_user_id'), 'pending_sign_in', ['user_id'], unique=False
     )
+    op.create_table(
+        'known_device',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('device_hash', sa.String(length=64), nullable=False),
+        sa.Column('first_seen', sa.DateTime(), nullable=False),
+        sa.Column('trusted_until', sa.DateTime(), nullable=True),
+        _user_fk('known_device'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_known_device')),
+        sa.UniqueConstraint(
+            'user_id', 'device_hash', name=op.f('uq_known_device_user_id')
+        ),
+    )
     with op.batch_alter_table('user_session', schema=None) as batch_op:
         batch_op.add_column(sa.Column('proven_at', sa.DateTime(), nullable=True))
         batch_op.add_column(
@@ -74,6 +89,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_table('known_device')
     op.drop_index(op.f('ix_pending_sign_in_user_id'), table_name='pending_sign_in')
     op.drop_table('pending_sign_in')
     op.drop_index(op.f('ix_recovery_code_user_id'), table_name='recovery_code')
