@@ -255,3 +255,37 @@ def test_setup_and_recovery_pages_need_a_recent_proof(make_app, smtp):
         response = client.get(path)
         assert response.location == f'/reauthenticate?next={path}'
     assert client.get('/two_factor').status_code == 200  # the state is not secret
+
+
+def test_an_operator_can_remove_the_factors_audited_and_noticed(make_app, smtp, caplog):
+    app = make_app(**WINDOW)
+    client, _, codes = with_authenticator(app, smtp)
+    client.post('/logout')
+    runner = app.test_cli_runner()
+    unknown = runner.invoke(args=['account', 'reset-two-factor', 'nobody', '--yes'])
+    assert unknown.exit_code != 0 and "no account named 'nobody'" in unknown.output
+    declined = runner.invoke(args=['account', 'reset-two-factor', 'susan'], input='n\n')
+    assert declined.exit_code != 0 and authenticator(app) is not None
+    result = runner.invoke(
+        args=['account', 'reset-two-factor', 'susan', '--yes', '--reason', 'ticket 42']
+    )
+    assert result.exit_code == 0, result.output
+    assert 'Removed the second factor of susan' in result.output
+    assert authenticator(app) is None
+    assert any(
+        'two_factor_reset_by_operator' in r.getMessage()
+        and 'ticket 42' in r.getMessage()
+        for r in caplog.records
+    )
+    notice = smtp.take('Your second factor was removed by an operator',
+                       'susan@example.com')  # fmt: skip
+    text = notice.get_body(('plain',)).get_content()
+    assert 'Browser: an operator' in text and '/not_me/' in text
+    assert AuthActions(client).login().location == '/index'  # password only
+    client.post('/logout')
+    assert (
+        b'That code is not right'
+        not in client.post('/login/verify', data={'code': codes[0]}).data
+    )  # no step pending: back to the sign-in page
+    again = runner.invoke(args=['account', 'reset-two-factor', 'susan', '--yes'])
+    assert 'has no second factor' in again.output

@@ -20,6 +20,7 @@ import pyotp
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from app import devices
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db
 from app.mfa.sealing import seal, unseal
@@ -221,3 +222,14 @@ class PendingSignIn(db.Model):
 def second_factor_on(user: User) -> bool:
     """Does signing in to this account take a second step?"""
     return Authenticator.enabled_for(user)
+
+
+def remove_second_factor(user: User) -> bool:
+    """Remove the authenticator, the recovery codes, pending second steps
+    and trusted browsers (no commit); False if there was no factor."""
+    had = Authenticator.of(user) is not None
+    db.session.execute(sa.delete(Authenticator).where(Authenticator.user_id == user.id))
+    RecoveryCode.delete_all(user)
+    PendingSignIn.clear(user.id)
+    devices.distrust(user.id)
+    return had

@@ -6,12 +6,12 @@ import segno
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from app import devices, reauth
+from app import reauth
 from app.dbtypes import utcnow
 from app.extensions import db
 from app.mfa import bp
 from app.mfa.forms import DisableForm, RegenerateForm, SetupForm
-from app.mfa.models import Authenticator, RecoveryCode
+from app.mfa.models import Authenticator, RecoveryCode, remove_second_factor
 from app.notices import queue_notice
 from app.security import audit
 
@@ -101,9 +101,7 @@ def disable():
     if Authenticator.of(user) is None:
         return redirect(url_for('mfa.status'))
     if form.validate_on_submit():
-        db.session.delete(Authenticator.of(user))
-        RecoveryCode.delete_all(user)
-        devices.distrust(user.id)
+        remove_second_factor(user)
         queue_notice(user, 'authenticator_removed')
         db.session.commit()
         audit('authenticator_removed', account=user.id)
