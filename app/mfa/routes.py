@@ -98,7 +98,7 @@ def disable():
     """Turn the authenticator app off; its recovery codes go with it."""
     user = _user()
     form = DisableForm()
-    if Authenticator.of(user) is None:
+    if not Authenticator.enabled_for(user):
         return redirect(url_for('mfa.status'))
     if form.validate_on_submit():
         remove_second_factor(user)
