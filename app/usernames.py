@@ -41,11 +41,14 @@ def release(user: User, old_key: str) -> None:
     """After a rename (no commit): hold the old name for its owner; a name
     the owner takes back is no longer held."""
     days = current_app.config['USERNAME_HOLD_DAYS']
-    db.session.execute(
-        sa.delete(ReleasedUsername).where(
-            ReleasedUsername.username_key.in_([old_key, user.username_key])
+    # Not flushing the rename here: a lost race must surface at the commit,
+    # where the caller turns it into a form error.
+    with db.session.no_autoflush:
+        db.session.execute(
+            sa.delete(ReleasedUsername).where(
+                ReleasedUsername.username_key.in_([old_key, user.username_key])
+            )
         )
-    )
     if days > 0:
         db.session.add(
             ReleasedUsername(
