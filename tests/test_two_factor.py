@@ -322,3 +322,20 @@ def test_one_code_posted_at_once_from_two_browsers_signs_in_once(make_app, smtp)
     waiting = [c for c, r in answers if r.status_code == 200]
     answers = race(waiting, {'code': codes[0]})  # a recovery code too
     assert sorted(r.status_code for _, r in answers) == [200, 200, 302]
+
+
+def test_a_key_changed_without_fallback_refuses_codes_without_a_500(
+    make_app, smtp, caplog
+):
+    app = make_app(**WINDOW)
+    client, secret, codes = with_authenticator(app, smtp)
+    client.post('/logout')
+    careless = make_app(
+        SECRET_KEY='a-new-secret-key-that-is-long-enough-for-hs256-11', **WINDOW
+    )
+    other = careless.test_client()
+    AuthActions(other).login()
+    refused = other.post('/login/verify', data={'code': fresh_code(app, secret)})
+    assert refused.status_code == 200 and b'That code is not right' in refused.data
+    assert any('SECRET_KEY_FALLBACKS' in r.getMessage() for r in caplog.records)
+    assert other.post('/login/verify', data={'code': codes[0]}).location == '/index'

@@ -57,7 +57,7 @@ def setup():
     if authenticator is not None and authenticator.enabled_at is not None:
         flash('The authenticator app is already on.', 'info')
         return redirect(url_for('mfa.status'))
-    if authenticator is None:
+    if authenticator is None or not authenticator.can_open():
         authenticator = Authenticator.begin(user)
         db.session.commit()
     form = SetupForm()
