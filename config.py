@@ -159,6 +159,11 @@ class Config:
     POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
     # A username given up by a rename stays reserved to its owner this long.
     USERNAME_HOLD_DAYS = env_int('USERNAME_HOLD_DAYS', 30)
+    # Seconds a proof of identity (sign-in, password, code) lets this session
+    # make sensitive changes without being asked again.
+    REAUTH_WINDOW = env_int('REAUTH_WINDOW', 600)
+    # Days "Trust this browser" skips the second sign-in step.
+    TRUSTED_BROWSER_DAYS = env_int('TRUSTED_BROWSER_DAYS', 30)
     # Off: local identicons from a random seed; on: Gravatar (see README).
     GRAVATAR = env_bool('GRAVATAR', False)
     LOG_TO_STDOUT = env_bool('LOG_TO_STDOUT')
@@ -253,3 +258,6 @@ class TestConfig(Config):
     # Cheap, so the suite runs in seconds; the tests of hashing set scrypt.
     PASSWORD_HASH_METHOD = 'pbkdf2:sha256:1000'
     CONFIG_PROBLEMS = ()
+    # Every password form asks for the current password, as most tests
+    # expect; the tests of the re-authentication window set one.
+    REAUTH_WINDOW = 0

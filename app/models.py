@@ -85,6 +85,7 @@ class User(UserMixin, db.Model):
     session_id = None  # its UserSession row
     session_created_at = None  # when the sign-in began (its absolute lifetime)
     session_last_seen = None  # its last recorded activity (its idle lifetime)
+    session_proven_at = None  # its last proof of identity (app.reauth)
 
     @so.validates('username')
     def _set_username_key(self, _key: str, username: str) -> str:

@@ -21,6 +21,7 @@ import sqlalchemy.orm as so
 from flask import Flask, current_app, request
 from flask_login import current_user, login_user, logout_user
 
+from app import devices
 from app.agents import agent_family, describe_agent
 from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
@@ -47,6 +48,11 @@ class UserSession(db.Model):
     agent_family: so.Mapped[str] = so.mapped_column(sa.String(128), default='')
     client_address: so.Mapped[str] = so.mapped_column(sa.String(64), default='')
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    # The last proof of identity in this session (the sign-in, a password or
+    # a code): sensitive changes need one within REAUTH_WINDOW (app.reauth).
+    proven_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    # This browser's device cookie (app.devices), as its SHA-256.
+    device_hash: so.Mapped[str] = so.mapped_column(sa.String(64), default='')
 
     def __repr__(self) -> str:
         return f'<UserSession {self.id} of user {self.user_id}>'
@@ -59,6 +65,7 @@ _LOAD_USER = (
         UserSession.id.label('session_id'),
         UserSession.created_at.label('session_created_at'),
         UserSession.last_seen.label('session_last_seen'),
+        UserSession.proven_at.label('session_proven_at'),
     )
     .join(UserSession, UserSession.user_id == User.id)
     .where(UserSession.token_hash == sa.bindparam('token_hash'))
@@ -91,6 +98,7 @@ def load_user(token: str) -> User | None:
     user.session_id = row.session_id
     user.session_created_at = row.session_created_at
     user.session_last_seen = row.session_last_seen
+    user.session_proven_at = row.session_proven_at
     return user
 
 
@@ -109,11 +117,14 @@ def init_app(app: Flask) -> None:
                 db.session.commit()
 
 
-def sign_in(user: User, remember: bool = False) -> None:
-    """Record a new sign-in for this browser and log it in (commits)."""
+def sign_in(user: User, remember: bool = False, device_hash: str = '') -> None:
+    """Record a new sign-in for this browser and log it in (commits); the
+    sign-in is this session's first proof of identity."""
     token, now = secrets.token_urlsafe(32), utcnow()
     record = UserSession(
         token_hash=_digest(token),
+        proven_at=now,
+        device_hash=device_hash,
         user_id=user.id,
         created_at=now,
         last_seen=now,
@@ -125,6 +136,7 @@ def sign_in(user: User, remember: bool = False) -> None:
     db.session.commit()
     user.session_token, user.session_id = token, record.id
     user.session_created_at = user.session_last_seen = now
+    user.session_proven_at = record.proven_at
     login_user(user, remember=remember)
 
 
@@ -149,11 +161,16 @@ def sign_out() -> None:
     logout_user()
 
 
-def revoke(user_id: int, *conditions) -> int:
-    """Revoke the account's live sign-ins matching `conditions` (no commit)."""
+def revoke(user_id: int, *conditions, end_trust: bool = False) -> int:
+    """Revoke the account's live sign-ins matching `conditions` (no commit);
+    with `end_trust`, their browsers' "Trust this browser" ends too."""
+    live = (UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    if end_trust:
+        hashes = sa.select(UserSession.device_hash).where(*live, *conditions)
+        devices.distrust(user_id, hashes)
     result = db.session.execute(
         sa.update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .where(*live)
         .where(*conditions)
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
@@ -162,7 +179,9 @@ def revoke(user_id: int, *conditions) -> int:
 
 
 def revoke_all(user: User) -> int:
-    """Sign the account out everywhere (after a password change or reset)."""
+    """Sign the account out everywhere and trust no browser (after a
+    password change or reset, or "this wasn't me")."""
+    devices.distrust(user.id)
     return revoke(user.id)
 
 

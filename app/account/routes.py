@@ -4,12 +4,13 @@ emailed links that confirm or undo an email change."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app import budgets, sessions
+from app import budgets, devices, reauth, sessions
 from app.account import bp
 from app.account.email import queue_change_approval, queue_email_change
 from app.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
+    ReauthForm,
     SignOutOneForm,
     SignOutOthersForm,
 )
@@ -17,8 +18,10 @@ from app.auth.email import queue_signup_confirmation
 from app.email_undo import UNDO_DAYS, EmailUndo
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.mfa.checks import WRONG_CODE, checked_code, end_guessing_session
+from app.mfa.models import Authenticator
 from app.notices import queue_notice
-from app.security import audit, config_limit, mask_email
+from app.security import audit, config_limit, mask_email, safe_next_url
 from app.sessions import UserSession
 
 
@@ -26,6 +29,39 @@ from app.sessions import UserSession
 @login_required
 def settings():
     return render_template('account/settings.html', title='Settings')
+
+
+@bp.route('/reauthenticate', methods=['GET', 'POST'])
+@login_required
+@budgets.limited('LOGIN_RATE_LIMIT')
+def reauthenticate():
+    """Prove it's you before a sensitive change, then go back to it."""
+    user = current_user._get_current_object()
+    form = ReauthForm(user, has_code=Authenticator.enabled_for(user))
+    back = safe_next_url(request.args.get('next')) or url_for('account.settings')
+    if form.validate_on_submit() and _proof_accepted(user, form):
+        reauth.mark_proven()
+        db.session.commit()
+        audit('reauthenticated', account=user.id)
+        return redirect(back)
+    return render_template(
+        'account/reauthenticate.html', title="Prove it's you", form=form
+    )
+
+
+def _proof_accepted(user, form: ReauthForm) -> bool:
+    """The password (checked by the form) or a code: every wrong answer
+    counts against the account's one guess budget; past it this session is
+    signed out."""
+    if form.current_password.data:
+        return True
+    kind, spent = checked_code(user, form.code.data, recovery=False)
+    if spent:
+        end_guessing_session()
+    if kind is None:
+        db.session.commit()  # a right code used late stays used
+        form.code.errors.append(WRONG_CODE)
+    return kind is not None
 
 
 @bp.route('/change_password', methods=['GET', 'POST'])
@@ -41,6 +77,7 @@ def change_password():
             flash('Your password changed meanwhile: please try again.', 'warning')
             return redirect(url_for('account.change_password'))
         sessions.revoke(user.id, UserSession.id != user.session_id)
+        devices.distrust(user.id)  # this browser's trust too
         queue_notice(user, 'password_changed')
         db.session.commit()
         audit('password_changed', account=user.id)
@@ -127,7 +164,7 @@ def _sign_out_one(form: SignOutOneForm) -> str | None:
     if not form.validate_on_submit():
         return None
     session_id = form.session.data
-    sessions.revoke(current_user.id, UserSession.id == session_id)
+    sessions.revoke(current_user.id, UserSession.id == session_id, end_trust=True)
     db.session.commit()
     audit('session_revoked', account=current_user.id, session=session_id)
     flash('That session was signed out.', 'info')
@@ -137,7 +174,9 @@ def _sign_out_one(form: SignOutOneForm) -> str | None:
 def _sign_out_others(form: SignOutOthersForm) -> str | None:
     if not form.validate_on_submit():
         return None
-    count = sessions.revoke(current_user.id, UserSession.id != current_user.session_id)
+    count = sessions.revoke(
+        current_user.id, UserSession.id != current_user.session_id, end_trust=True
+    )
     db.session.commit()
     audit('sessions_revoked', account=current_user.id, count=count)
     noun = 'session' if count == 1 else 'sessions'

@@ -14,7 +14,7 @@ from flask import (
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import budgets, links, sessions, signups, tokens
+from app import budgets, devices, links, sessions, signups, tokens
 from app.auth import bp
 from app.auth.email import queue_pending_signup, request_password_reset
 from app.auth.forms import (
@@ -27,9 +27,12 @@ from app.auth.forms import (
 from app.extensions import db, limiter
 from app.forms import EmptyForm
 from app.identity import canonical_username, hash_password
+from app.mfa.models import second_factor_on
+from app.mfa.verify import start_second_step
 from app.models import User
 from app.notices import queue_notice
 from app.security import audit, config_limit, mask_email, safe_next_url
+from app.signin import complete_sign_in
 from app.signups import PendingSignup
 
 # The reset link's token is moved into the session, then the browser is sent
@@ -80,12 +83,12 @@ def login():
                 return answer
         elif user.check_password(form.password.data):
             account_try.refund()
-            if sessions.is_new_browser(user):
-                queue_notice(user, 'new_sign_in')  # committed with the sign-in
-            sessions.sign_in(user, remember=form.remember_me.data)
-            audit('login', account=user.id)
             next_page = safe_next_url(request.args.get('next'))
-            return redirect(next_page or url_for('main.index'))
+            remember = form.remember_me.data
+            # Nothing is signed in yet, unless this browser is trusted.
+            if second_factor_on(user) and not devices.trusted(user):
+                return start_second_step(user, remember, next_page)
+            return complete_sign_in(user, remember, next_page)
         audit('login_failed', account=user.id if user else None)
         flash('Invalid username or password', 'danger')
     return render_template('auth/login.html', title='Sign In', form=form)
