@@ -141,6 +141,11 @@ class Config:
     RESET_RATE_LIMIT = os.environ.get('RESET_RATE_LIMIT', '5/minute;20/hour')
     LOGIN_RATE_LIMIT = os.environ.get('LOGIN_RATE_LIMIT', '10/minute;50/hour')
     REGISTER_RATE_LIMIT = os.environ.get('REGISTER_RATE_LIMIT', '5/minute;20/hour')
+    # Passkey requests (each makes a challenge) per client; the sign-in page
+    # makes one per visit for the autofill.
+    PASSKEY_OPTIONS_LIMIT = os.environ.get(
+        'PASSKEY_OPTIONS_LIMIT', '30/minute;300/hour'
+    )
     # Failed sign-ins per account (the typed username), whatever the client.
     LOGIN_ACCOUNT_LIMIT = os.environ.get('LOGIN_ACCOUNT_LIMIT', '20/hour')
     # Wrong current passwords per account, on every page that asks for it;
