@@ -134,7 +134,7 @@ def reauthenticate():
     user = current_user._get_current_object()
     passkey, _ = _answer('reauth', user)
     if passkey is None:
-        form = ReauthForm(has_code=Authenticator.enabled_for(user))
+        form = ReauthForm(user, has_code=Authenticator.enabled_for(user))
         return render_template(
             'account/reauthenticate.html', title="Prove it's you", form=form
         )
