@@ -304,3 +304,16 @@ def test_this_wasnt_me_removes_passkeys(make_app, smtp):
     assert client.post('/not_me/confirm').status_code == 302
     with app.app_context():
         assert Passkey.count_for(User.by_username('susan').id) == 0
+
+
+def test_no_second_step_passkey_without_a_pending_password(make_app, smtp):
+    app = make_app(**PASSKEY_APP)
+    client, authenticator = with_passkey(app, smtp)
+    response = client.post('/login/verify/passkey/options')
+    assert (
+        response.status_code == 403 and 'sign in again' in response.get_json()['error']
+    )
+    sign_in = authenticator.get(sign_in_options(client))
+    response = post_answer(client, sign_in, '/login/verify/passkey')
+    assert response.status_code == 302 and response.location == '/login/verify'
+    assert not signed_in(client)

@@ -2,6 +2,8 @@
 action needs a recent proof (app.reauth); adding and removing send a
 notice. The browser side is app/static/js/passkeys.js."""
 
+import json
+
 from flask import (
     Response,
     abort,
@@ -30,7 +32,7 @@ from app.passkeys.models import MAX_PASSKEYS, Passkey
 from app.security import audit, config_limit
 
 UNCONFIRMED = (
-    'Confirm your email address first: it is how we reach you about your passkeys.'  # noqa: E501
+    'Confirm your email address first: it is how we reach you about your passkeys.'
 )
 UNAVAILABLE = 'Passkeys need this site to be served under a domain name.'
 
@@ -41,6 +43,11 @@ def _user():
 
 def json_response(body: str, status: int = 200) -> Response:
     return Response(body, status, mimetype='application/json')
+
+
+def json_error(message: str, status: int) -> Response:
+    """Shown by passkeys.js under its button."""
+    return json_response(json.dumps({'error': message}), status)
 
 
 def _refusal_to_add(user) -> str | None:
@@ -90,7 +97,7 @@ def add_options():
     user = _user()
     refusal = _refusal_to_add(user)
     if refusal:
-        return json_response(f'{{"error": "{refusal}"}}', 403)
+        return json_error(refusal, 403)
     options = registration_options(user)
     db.session.commit()
     return json_response(options)

@@ -31,7 +31,7 @@ from app.passkeys.ceremonies import (
 )
 from app.passkeys.forms import AnswerForm
 from app.passkeys.models import Passkey
-from app.passkeys.routes import json_response
+from app.passkeys.routes import json_error, json_response
 from app.security import audit, config_limit, safe_next_url
 from app.signin import complete_sign_in
 
@@ -94,7 +94,7 @@ def _pending() -> PendingSignIn | None:
 def verify_options():
     pending = _pending()
     if pending is None:
-        return json_response('{"error": "That sign-in took too long."}', 403)
+        return json_error('That sign-in took too long: sign in again.', 403)
     return _options('second_step', db.session.get(User, pending.user_id))
 
 
