@@ -255,3 +255,23 @@ def test_another_accounts_passkey_cannot_be_renamed_or_removed(make_app, smtp):
     )
     assert other.post(f'/passkeys/{passkey.id}/remove').status_code == 404
     assert passkeys(app, 'susan')[0].name == passkey.name
+
+
+def test_a_form_asking_for_the_password_offers_a_passkey_instead(make_app, smtp):
+    app = make_app(**PASSKEY_APP)
+    client, authenticator = with_passkey(app, smtp)
+    page = client.get('/change_password').get_data(as_text=True)
+    assert 'name="current_password"' not in page and 'passkey instead' not in page
+    with app.app_context():
+        db.session.execute(sa.text('UPDATE user_session SET proven_at = NULL'))
+        db.session.commit()
+    for path in ('/change_password', '/change_email', '/sessions'):
+        page = client.get(path).get_data(as_text=True)
+        assert 'name="current_password"' in page
+        assert f'href="/reauthenticate?next={path}">Use a passkey instead' in page
+    response = use_passkey(
+        client, authenticator, '/reauthenticate/passkey?next=/change_password'
+    )
+    assert response.location == '/change_password'
+    page = client.get('/change_password').get_data(as_text=True)
+    assert 'name="current_password"' not in page
