@@ -317,3 +317,19 @@ def test_no_second_step_passkey_without_a_pending_password(make_app, smtp):
     response = post_answer(client, sign_in, '/login/verify/passkey')
     assert response.status_code == 302 and response.location == '/login/verify'
     assert not signed_in(client)
+
+
+def test_a_challenge_serves_one_purpose(make_app, smtp):
+    """A proof's challenge cannot sign in, nor a sign-in's prove anything."""
+    app = make_app(**PASSKEY_APP)
+    client, authenticator = with_passkey(app, smtp)
+    AuthActions(client).login()
+    options = client.post('/reauthenticate/passkey/options').get_json()
+    client.post('/logout')
+    assert refused(post_answer(client, authenticator.get(options)), EXPIRED)
+    AuthActions(client).login()
+    answer = authenticator.get(sign_in_options(client))
+    # The proof's own (unused) challenge is the one checked, and differs.
+    where = '/reauthenticate/passkey'
+    assert refused(post_answer(client, answer, where), NOT_VERIFIED)
+    assert refused(post_answer(client, answer, where), EXPIRED)  # now spent
