@@ -145,6 +145,7 @@ def test_a_tampered_signature_or_unverified_user_is_refused(make_app, smtp):
             }
         ),  # fmt: skip
         'x' * 9000,
+        '[' * 8000,
     ],
 )
 def test_garbage_is_a_plain_refusal_never_a_500(make_app, smtp, body):

@@ -132,7 +132,7 @@ def _load(answer: str | None) -> dict:
         raise Refused(UNREADABLE)
     try:
         data = json.loads(answer)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: `[[[[...`
         raise Refused(UNREADABLE) from None
     if not isinstance(data, dict):
         raise Refused(UNREADABLE)
