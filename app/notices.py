@@ -1,5 +1,7 @@
 """Security notices: "your password was changed", "new sign-in from a
-browser not seen before" and "too many wrong passwords". Each says when
+browser not seen before", "too many wrong passwords" and every change of a
+second factor (added, removed, recovery codes renewed or used, removed by
+an operator). Each says when
 (UTC), from roughly where and with which browser, and carries a signed
 "This wasn't me" link (/not_me/<token>, 7 days) made when it is sent."""
 

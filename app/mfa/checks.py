@@ -18,7 +18,7 @@ def right_code(user: User, code: str, recovery: bool = True) -> str | None:
     """'authenticator' or 'recovery' for a right code (now used), else None.
     A recovery code used sends a notice saying how many are left."""
     authenticator = Authenticator.of(user)
-    if authenticator and authenticator.enabled_at and authenticator.verify(code):
+    if authenticator and authenticator.verify(code):
         return 'authenticator'
     if recovery and RecoveryCode.use(user, code):
         left = RecoveryCode.remaining(user)

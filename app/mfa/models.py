@@ -1,8 +1,8 @@
 """The second factors of an account and the pending second sign-in step.
 
-- Authenticator: one TOTP secret per account (RFC 6238, 30 s, 6 digits),
-  sealed (app.mfa.sealing); on once `enabled_at` is set. `last_step` is the
-  time step of the last code accepted: a code is good once.
+- Authenticator: the TOTP secret of an account that turned it on (RFC
+  6238, 30 s, 6 digits), sealed (app.mfa.sealing). `last_step` is the time
+  step of the last code accepted: a code is good once.
 - RecoveryCode: ten single-use codes, stored as SHA-256 digests (each has
   about 52 random bits, and every wrong try counts against a budget).
 - PendingSignIn: a right password waiting for its second step, tied to
@@ -37,15 +37,36 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _context(user_id: int) -> str:
+    return f'authenticator:{user_id}'
+
+
+def matching_step(
+    totp: pyotp.TOTP, code: str, after: int, at: datetime | None = None
+) -> int | None:
+    """The time step `code` belongs to: this one or one either side (clock
+    drift), and later than `after` (the last used); else None."""
+    code = re.sub(r'\s', '', code or '')
+    if not re.fullmatch(r'\d{6}', code):
+        return None
+    now = totp.timecode(at or utcnow())
+    for step in (now - 1, now, now + 1):
+        if step > after and hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
 class Authenticator(db.Model):
+    """Only an authenticator that is on has a row: a new secret waits in
+    the browser's session, sealed, until a right code turns it on."""
+
     __tablename__ = 'authenticator'
 
     user_id: so.Mapped[int] = so.mapped_column(
         sa.ForeignKey(User.id, ondelete='CASCADE'), primary_key=True
     )
     secret: so.Mapped[str] = so.mapped_column(sa.String(255))  # sealed
-    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
-    enabled_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    enabled_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
     last_step: so.Mapped[int] = so.mapped_column(default=0)
 
     @staticmethod
@@ -54,46 +75,43 @@ class Authenticator(db.Model):
 
     @staticmethod
     def enabled_for(user: User) -> bool:
-        query = sa.select(Authenticator.user_id).where(
-            Authenticator.user_id == user.id, Authenticator.enabled_at.is_not(None)
-        )
+        query = sa.select(Authenticator.user_id).where(Authenticator.user_id == user.id)
         return db.session.scalar(query) is not None
 
     @staticmethod
-    def begin(user: User) -> 'Authenticator':
-        """A new secret, not on until a code from it is entered (no commit)."""
-        row = Authenticator.of(user) or Authenticator(user_id=user.id)
-        row.secret = seal(pyotp.random_base32(), row.context())
-        row.enabled_at, row.last_step = None, 0
-        db.session.add(row)
-        return row
+    def new_secret(user: User) -> str:
+        """A new secret for `user`, sealed (to keep in the session)."""
+        return seal(pyotp.random_base32(), _context(user.id))
 
-    def context(self) -> str:
-        return f'authenticator:{self.user_id}'
-
-    def can_open(self) -> bool:
+    @staticmethod
+    def open_sealed(user: User, sealed: str | None) -> pyotp.TOTP | None:
+        """The TOTP of a sealed secret of `user`'s, or None if it is not one."""
         try:
-            unseal(self.secret, self.context())
+            return pyotp.TOTP(unseal(sealed or '', _context(user.id))[0])
         except ValueError:
+            return None
+
+    @staticmethod
+    def turn_on(user: User, sealed: str, code: str) -> bool:
+        """Store the secret if `code` is right for it (no commit; a
+        concurrent turn-on meets the primary key at commit)."""
+        totp = Authenticator.open_sealed(user, sealed)
+        step = totp and matching_step(totp, code, 0)
+        if not step:
             return False
+        db.session.add(Authenticator(user_id=user.id, secret=sealed, last_step=step))
         return True
 
     def totp(self) -> pyotp.TOTP:
-        secret, current = unseal(self.secret, self.context())
+        secret, current = unseal(self.secret, _context(self.user_id))
         if not current:  # opened with a fallback key: seal it under the new one
-            self.secret = seal(secret, self.context())
+            self.secret = seal(secret, _context(self.user_id))
         return pyotp.TOTP(secret)
-
-    def uri(self, username: str) -> str:
-        return self.totp().provisioning_uri(name=username, issuer_name=ISSUER)
 
     def verify(self, code: str, at: datetime | None = None) -> bool:
         """A code of this time step or one step either side, never one
         already used (nor older than the last used): compare-and-set on
         `last_step`, so of two requests with one code only one passes."""
-        code = re.sub(r'\s', '', code or '')
-        if not re.fullmatch(r'\d{6}', code):
-            return False
         try:
             totp = self.totp()
         except ValueError:
@@ -105,13 +123,8 @@ class Authenticator(db.Model):
                 self.user_id,
             )
             return False
-        now = totp.timecode(at or utcnow())
-        for step in (now - 1, now, now + 1):
-            if step > self.last_step and hmac.compare_digest(
-                totp.generate_otp(step), code
-            ):
-                return self._use_step(step)
-        return False
+        step = matching_step(totp, code, self.last_step, at)
+        return step is not None and self._use_step(step)
 
     def _use_step(self, step: int) -> bool:
         result = db.session.execute(

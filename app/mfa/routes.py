@@ -3,19 +3,21 @@ on and off, and the recovery codes. Every change needs a recent proof
 (app.reauth) and sends a notice."""
 
 import segno
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
 from app import reauth
-from app.dbtypes import utcnow
+from app.database import commit_unless_conflict
 from app.extensions import db
 from app.mfa import bp
 from app.mfa.forms import DisableForm, RegenerateForm, SetupForm
-from app.mfa.models import Authenticator, RecoveryCode, remove_second_factor
+from app.mfa.models import ISSUER, Authenticator, RecoveryCode, remove_second_factor
 from app.notices import queue_notice
 from app.security import audit
 
 UNCONFIRMED = 'Confirm your email address first: it is how we reach you if you lose it.'
+ALREADY_ON = 'The authenticator app is already on.'
+SETUP = 'mfa_setup'  # the new secret, sealed, until a right code turns it on
 
 
 def _user():
@@ -27,12 +29,11 @@ def _user():
 def status():
     """What protects the sign-in, and what can be done about it."""
     authenticator = Authenticator.of(_user())
-    on = authenticator is not None and authenticator.enabled_at is not None
     return render_template(
         'mfa/status.html',
         title='Two-factor sign-in',
-        authenticator=authenticator if on else None,
-        remaining=RecoveryCode.remaining(_user()) if on else 0,
+        authenticator=authenticator,
+        remaining=RecoveryCode.remaining(_user()) if authenticator else 0,
     )
 
 
@@ -53,28 +54,27 @@ def setup():
     if not user.email_confirmed:
         flash(UNCONFIRMED, 'warning')
         return redirect(url_for('mfa.status'))
-    authenticator = Authenticator.of(user)
-    if authenticator is not None and authenticator.enabled_at is not None:
-        flash('The authenticator app is already on.', 'info')
+    if Authenticator.enabled_for(user):
+        flash(ALREADY_ON, 'info')
         return redirect(url_for('mfa.status'))
-    if authenticator is None or not authenticator.can_open():
-        authenticator = Authenticator.begin(user)
-        db.session.commit()
+    sealed = session.get(SETUP)
+    totp = Authenticator.open_sealed(user, sealed)
+    if totp is None:  # none yet, another account's, or sealed by a lost key
+        sealed = session[SETUP] = Authenticator.new_secret(user)
+        totp = Authenticator.open_sealed(user, sealed)
     form = SetupForm()
     if form.validate_on_submit():
-        if authenticator.verify(form.code.data):
-            authenticator.enabled_at = utcnow()
+        if Authenticator.turn_on(user, sealed, form.code.data):
+            session.pop(SETUP, None)
             return _show_new_codes(user, 'authenticator_added')
-        db.session.commit()  # the code, if right but late, stays used
         form.code.errors.append('That code is not right: try the one showing now.')
-    uri = authenticator.uri(user.username)
-    db.session.commit()  # the secret, if it was sealed again under a new key
+    uri = totp.provisioning_uri(name=user.username, issuer_name=ISSUER)
     return render_template(
         'mfa/setup.html',
         title='Set up an authenticator app',
         form=form,
         uri=uri,
-        secret=authenticator.totp().secret,
+        secret=totp.secret,
         qr=qr_svg(uri),
     )
 
@@ -84,7 +84,9 @@ def _show_new_codes(user, event: str):
     codes = RecoveryCode.replace_all(user)
     queue_notice(user, event)
     reauth.mark_proven()
-    db.session.commit()
+    if not commit_unless_conflict():  # turned on meanwhile, in another tab
+        flash(ALREADY_ON, 'info')
+        return redirect(url_for('mfa.status'))
     audit(event, account=user.id)
     return render_template(
         'mfa/new_codes.html', title='Your recovery codes', codes=codes, event=event
