@@ -30,7 +30,7 @@ secret-key: .env
 
 run: $(BIN)/.installed secret-key
 	$(BIN)/flask db upgrade
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	$(BIN)/flask run --host localhost --port 5000
 
 # Debian's Chromium for the browser tests: installed when missing and root.
 browser:

@@ -114,9 +114,10 @@ class Config:
 
     # The public address: every link in an email is built from these two,
     # never from the Host header of whoever made the request.
-    # Development serves and links to 127.0.0.1:5000 (`make run`, `flask run`):
-    # the same host, so the browser keeps its cookies when following a link.
-    SERVER_NAME = env_str('SERVER_NAME', '127.0.0.1:5000' if DEVELOPMENT else None)
+    # Development serves and links to localhost:5000 (`make run`, `flask run`
+    # through .flaskenv): the same host, so the browser keeps its cookies when
+    # following a link; a name, not an IP, as a passkey's relying party must be.
+    SERVER_NAME = env_str('SERVER_NAME', 'localhost:5000' if DEVELOPMENT else None)
     PREFERRED_URL_SCHEME = env_str('PREFERRED_URL_SCHEME', 'http').lower()
     # Production refuses a loopback SERVER_NAME and plain http unless this
     # says the run is a local trial (tests, benchmarks).
@@ -189,6 +190,9 @@ class Config:
     RESET_RATE_LIMIT = env_str('RESET_RATE_LIMIT', '5/minute;20/hour')
     LOGIN_RATE_LIMIT = env_str('LOGIN_RATE_LIMIT', '10/minute;50/hour')
     REGISTER_RATE_LIMIT = env_str('REGISTER_RATE_LIMIT', '5/minute;20/hour')
+    # Passkey requests (each makes a challenge) per client; the sign-in page
+    # makes one per visit for the autofill.
+    PASSKEY_OPTIONS_LIMIT = env_str('PASSKEY_OPTIONS_LIMIT', '30/minute;300/hour')
     # Failed sign-ins per account (the typed username), whatever the client.
     LOGIN_ACCOUNT_LIMIT = env_str('LOGIN_ACCOUNT_LIMIT', '20/hour')
     # Wrong current passwords per account, on every page that asks for it;

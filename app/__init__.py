@@ -17,6 +17,7 @@ from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
 from app.logs import configure_logging
 from app.main import bp as main_bp
 from app.mfa import bp as mfa_bp
+from app.passkeys import bp as passkeys_bp
 from app.startup import (
     ConfigError,
     check_config,
@@ -77,4 +78,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(mfa_bp)
+    app.register_blueprint(passkeys_bp)
     app.register_blueprint(cli_bp)

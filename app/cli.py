@@ -19,6 +19,7 @@ from app.notices import queue_notice
 from app.outbox import OutboxMessage, Status
 from app.outbox.doctor import examine
 from app.outbox.queue import backlog
+from app.passkeys.models import Passkey
 from app.security import audit
 
 bp = Blueprint('cli', __name__, cli_group=None)
@@ -194,7 +195,7 @@ def account():
 @click.option('--reason', default='', help='Why, for the audit log (no secrets).')
 def reset_two_factor(username, yes, reason):
     """Remove USERNAME's second factor: authenticator app, recovery codes,
-    trusted browsers.
+    trusted browsers, and every passkey.
 
     For an owner who lost every factor and every recovery code. Check their
     identity out of band first (e.g. a reply from the account's confirmed
@@ -207,11 +208,16 @@ def reset_two_factor(username, yes, reason):
         raise click.ClickException(f'no account named {username!r}')
     if not yes:
         click.confirm(f'Remove the second factor of {user.username}?', abort=True)
-    if not remove_second_factor(user):
+    had_factor = remove_second_factor(user)
+    passkeys = Passkey.remove_all(user)
+    if not had_factor and not passkeys:
         click.echo(f'{user.username} has no second factor: nothing to do.')
         return
     queue_notice(user, 'two_factor_reset')
     db.session.commit()
     audit('two_factor_reset_by_operator', account=user.id, reason=reason[:200] or None,
-          operator=os.environ.get('USER') or None)  # fmt: skip
-    click.echo(f'Removed the second factor of {user.username}; a notice is queued.')
+          operator=os.environ.get('USER') or None, passkeys=passkeys)  # fmt: skip
+    click.echo(
+        f'Removed the second factor of {user.username} and {passkeys} '
+        'passkey(s); a notice is queued.'
+    )

@@ -26,6 +26,8 @@ SUBJECTS = {
     'recovery_codes_regenerated': '[Microblog] New recovery codes were made',
     'recovery_code_used': '[Microblog] A recovery code was used to sign in',
     'two_factor_reset': '[Microblog] Your second factor was removed by an operator',
+    'passkey_added': '[Microblog] A passkey was added to your account',
+    'passkey_removed': '[Microblog] A passkey was removed from your account',
 }
 # Second-factor changes share one template, each with its sentence.
 FACTOR_EVENTS = {
@@ -37,9 +39,13 @@ FACTOR_EVENTS = {
     'Microblog account; the earlier ones no longer work.',
     'recovery_code_used': 'A recovery code was used to sign in to your '
     'Microblog account. {remaining} of 10 are left.',
-    'two_factor_reset': 'An operator removed the second factor of your '
-    'Microblog account, at your request after checking who you are: signing '
-    'in now takes only the password.',
+    'two_factor_reset': 'An operator removed the second factor and the '
+    'passkeys of your Microblog account, at your request after checking who '
+    'you are: signing in now takes only the password.',
+    'passkey_added': 'A passkey named "{name}" was added to your Microblog '
+    'account: it can sign you in without your password.',
+    'passkey_removed': 'The passkey named "{name}" was removed from your '
+    'Microblog account: it no longer signs you in.',
 }
 
 
@@ -76,7 +82,9 @@ def build_notice(row: OutboxMessage) -> Message | None:
         return None
     token = user.make_token('not_me', NOT_ME_EXPIRES)
     event = data['event']
-    message = FACTOR_EVENTS.get(event, '').format(remaining=data.get('remaining'))
+    message = FACTOR_EVENTS.get(event, '').format(
+        remaining=data.get('remaining'), name=data.get('name')
+    )
     return build_message(
         SUBJECTS[event],
         row.recipients,

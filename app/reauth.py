@@ -13,10 +13,16 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import current_app, redirect, request, url_for
 from flask_login import current_user
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import Length, Optional
 
 from app.dbtypes import utcnow
 from app.extensions import db, login
+from app.forms import BaseForm
+from app.guesses import CurrentPassword
+from app.models import User
 from app.sessions import UserSession
+from app.validators import MAX_PASSWORD, strip
 
 
 def recently_proven() -> bool:
@@ -59,3 +65,37 @@ def fresh_proof_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+class ReauthForm(BaseForm):
+    """Prove it's you: the password, or a code from the authenticator app."""
+
+    # Optional: checked (against the guess budget) only when typed.
+    current_password = PasswordField(
+        'Password',
+        validators=[Optional(), Length(max=MAX_PASSWORD), CurrentPassword()],
+        render_kw={'autocomplete': 'current-password'},
+    )
+    code = StringField(
+        'Or a code from your authenticator app',
+        filters=[strip],
+        validators=[Optional(), Length(max=32)],
+        render_kw={'autocomplete': 'one-time-code', 'inputmode': 'numeric'},
+    )
+    submit = SubmitField('Continue')
+
+    def __init__(self, user: User, has_code: bool, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if not has_code:
+            del self['code']
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if self.current_password.data or ('code' in self and self.code.data):
+            return True
+        self.current_password.errors.append(
+            'Enter your password' + (' or a code.' if 'code' in self else '.')
+        )
+        return False

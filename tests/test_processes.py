@@ -208,7 +208,7 @@ def test_env_example_configures_a_working_development_app(tmp_path):
     code = (
         'from app import create_app; app = create_app(); '
         "assert app.config['APP_ENV'] == 'development'; "
-        "assert app.config['SERVER_NAME'] == '127.0.0.1:5000'; "
+        "assert app.config['SERVER_NAME'] == 'localhost:5000'; "
         "assert app.config['MAIL_USE_TLS'] is False; print('ok')"
     )
     result = subprocess.run(

@@ -20,7 +20,7 @@ TAKEN = b'Please use a different username.'
 
 
 def sign_up(client, username: str):
-    return AuthActions(client).register(username, 'new@example.com', confirm=False)
+    return AuthActions(client).register(username, 'new@example.com')
 
 
 def accounts(app) -> list[str]:
@@ -91,9 +91,7 @@ def test_one_script_names_are_welcome(app, client):
     for i, name in enumerate(
         ['\u0430\u043b\u0438\u0441\u0430', 'Jos\u00e9', '\u5f20\u4f1f']
     ):
-        response = AuthActions(client).register(
-            name, f'u{i}@example.com', confirm=False
-        )
+        response = AuthActions(client).register(name, f'u{i}@example.com')
         assert response.status_code == 302
     assert len(accounts(app)) == 3
 

@@ -1,10 +1,9 @@
-from wtforms import IntegerField, PasswordField, StringField, SubmitField
+from wtforms import IntegerField, PasswordField, SubmitField
 from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
     NumberRange,
-    Optional,
     ValidationError,
 )
 from wtforms.widgets import HiddenInput
@@ -14,7 +13,7 @@ from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
 from app.guesses import CurrentPassword
 from app.models import User
-from app.validators import MAX_PASSWORD, context_words, strip
+from app.validators import MAX_PASSWORD, context_words
 
 
 def current_password_field() -> PasswordField:
@@ -45,40 +44,6 @@ class CurrentPasswordForm(BaseForm):
         if valid and 'current_password' in self:
             reauth.mark_proven()  # committed with the change
         return valid
-
-
-class ReauthForm(BaseForm):
-    """Prove it's you: the password, or a code from the authenticator app."""
-
-    # Optional: checked (against the guess budget) only when typed.
-    current_password = PasswordField(
-        'Password',
-        validators=[Optional(), Length(max=MAX_PASSWORD), CurrentPassword()],
-        render_kw={'autocomplete': 'current-password'},
-    )
-    code = StringField(
-        'Or a code from your authenticator app',
-        filters=[strip],
-        validators=[Optional(), Length(max=32)],
-        render_kw={'autocomplete': 'one-time-code', 'inputmode': 'numeric'},
-    )
-    submit = SubmitField('Continue')
-
-    def __init__(self, user: User, has_code: bool, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-        if not has_code:
-            del self['code']
-
-    def validate(self, extra_validators=None) -> bool:
-        if not super().validate(extra_validators):
-            return False
-        if self.current_password.data or ('code' in self and self.code.data):
-            return True
-        self.current_password.errors.append(
-            'Enter your password' + (' or a code.' if 'code' in self else '.')
-        )
-        return False
 
 
 class ChangePasswordForm(CurrentPasswordForm):

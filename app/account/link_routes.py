@@ -20,6 +20,7 @@ from app.email_undo import EmailUndo
 from app.extensions import db
 from app.models import User
 from app.notices import request_context
+from app.passkeys.models import Passkey
 from app.security import audit, mask_email
 from app.sessions import UserSession
 from app.signups import PendingSignup
@@ -252,14 +253,17 @@ def not_me(token):
             'account/not_me.html', title='Secure your account', form=form
         )
     count = sessions.revoke_all(user)
+    # A passkey signs in without the password: one someone else added
+    # would outlive the reset.
+    passkeys = Passkey.remove_all(user)
     request_password_reset(user.email)  # throttled per account like any reset
     db.session.commit()
     links.forget('account.not_me')
-    audit('not_me', account=user.id, sessions=count)
+    audit('not_me', account=user.id, sessions=count, passkeys=passkeys)
     sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
-        'Every session of your account was signed out and a password reset '
-        'link is on its way to your email address.',
+        'Every session of your account was signed out, its passkeys removed, '
+        'and a password reset link is on its way to your email address.',
         'success',
     )
     return redirect(url_for('auth.login'))

@@ -10,7 +10,6 @@ from app.account.email import queue_change_approval, queue_email_change
 from app.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
-    ReauthForm,
     SignOutOneForm,
     SignOutOthersForm,
 )
@@ -37,7 +36,7 @@ def settings():
 def reauthenticate():
     """Prove it's you before a sensitive change, then go back to it."""
     user = current_user._get_current_object()
-    form = ReauthForm(user, has_code=Authenticator.enabled_for(user))
+    form = reauth.ReauthForm(user, has_code=Authenticator.enabled_for(user))
     back = safe_next_url(request.args.get('next')) or url_for('account.settings')
     if form.validate_on_submit() and _proof_accepted(user, form):
         reauth.mark_proven()
@@ -49,7 +48,7 @@ def reauthenticate():
     )
 
 
-def _proof_accepted(user, form: ReauthForm) -> bool:
+def _proof_accepted(user, form: reauth.ReauthForm) -> bool:
     """The password (checked by the form) or a code: every wrong answer
     counts against the account's one guess budget; past it this session is
     signed out."""

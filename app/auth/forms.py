@@ -42,7 +42,9 @@ class LoginForm(BaseForm):
         'Username',
         filters=[strip],
         validators=[DataRequired(), Length(max=64)],
-        render_kw={'autocomplete': 'username'},
+        # "webauthn": the browser offers this site's passkeys in the field's
+        # autofill list (passkeys.js starts the conditional request).
+        render_kw={'autocomplete': 'username webauthn'},
     )
     password = PasswordField(
         'Password',

@@ -12,14 +12,16 @@ from app.testing.smtp import free_port
 
 
 class LiveServer:
-    """The app served by a real WSGI server in a thread, on a free port."""
+    """The app served by a real WSGI server in a thread, on a free port;
+    `host` is the name the browser uses (passkeys need `localhost`: an IP
+    address cannot be a relying party)."""
 
-    def __init__(self, app, port: int):
+    def __init__(self, app, port: int, host: str = '127.0.0.1'):
         from werkzeug.serving import make_server  # dev server, tests only
 
         self.app = app
         self.port = port
-        self.url = f'http://127.0.0.1:{port}'
+        self.url = f'http://{host}:{port}'
         self.server = make_server('127.0.0.1', port, app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
