@@ -35,6 +35,12 @@ def env_list(name: str) -> list[str]:
     return [x.strip() for x in os.environ.get(name, '').split(',') if x.strip()]
 
 
+def env_mapping(name: str) -> dict[str, str]:
+    """`a=1/hour,b=none` -> {'a': '1/hour', 'b': 'none'}."""
+    pairs = (item.partition('=') for item in env_list(name))
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
 APP_ENV = os.environ.get('APP_ENV', 'production').strip().lower()
 DEVELOPMENT = APP_ENV == 'development'
 
@@ -106,6 +112,13 @@ class Config:
     MAIL_SENDER_YIELD = float(os.environ.get('MAIL_SENDER_YIELD') or 0.1)
 
     POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
+    # A username given up by a rename stays reserved to its owner this long.
+    USERNAME_HOLD_DAYS = env_int('USERNAME_HOLD_DAYS', 30)
+    # Seconds a proof of identity (sign-in, password, code) lets this session
+    # make sensitive changes without being asked again.
+    REAUTH_WINDOW = env_int('REAUTH_WINDOW', 600)
+    # Days "Trust this browser" skips the second sign-in step.
+    TRUSTED_BROWSER_DAYS = env_int('TRUSTED_BROWSER_DAYS', 30)
     # Off: local identicons from a random seed; on: Gravatar (see README).
     GRAVATAR = env_bool('GRAVATAR', False)
     LOG_TO_STDOUT = env_bool('LOG_TO_STDOUT')
@@ -122,10 +135,28 @@ class Config:
     CONFIRM_RATE_LIMIT = os.environ.get('CONFIRM_RATE_LIMIT', '3/hour')
     RATELIMIT_ENABLED = env_bool('RATELIMIT_ENABLED', True)
     RATELIMIT_STORAGE_URI = os.environ.get('RATELIMIT_STORAGE_URI', 'memory://')
+    # Prefix of every key in that store (for apps that share one Redis).
+    RATELIMIT_KEY_PREFIX = os.environ.get('RATELIMIT_KEY_PREFIX', '')
     RATELIMIT_HEADERS_ENABLED = False
     RESET_RATE_LIMIT = os.environ.get('RESET_RATE_LIMIT', '5/minute;20/hour')
     LOGIN_RATE_LIMIT = os.environ.get('LOGIN_RATE_LIMIT', '10/minute;50/hour')
     REGISTER_RATE_LIMIT = os.environ.get('REGISTER_RATE_LIMIT', '5/minute;20/hour')
+    # Failed sign-ins per account (the typed username), whatever the client.
+    LOGIN_ACCOUNT_LIMIT = os.environ.get('LOGIN_ACCOUNT_LIMIT', '20/hour')
+    # Wrong current passwords per account, on every page that asks for it;
+    # the guess that spends it signs that session out and notifies the owner.
+    PASSWORD_GUESS_BUDGET = os.environ.get('PASSWORD_GUESS_BUDGET', '5/15minutes')
+    # Emails of one kind that requests can cause per recipient address and
+    # per account; per client (all kinds counted apart); per kind overrides
+    # ('kind=limits,...', 'none' = no budget). Reset mail keeps its own
+    # per-account throttle (RESET_EMAIL_INTERVAL).
+    MAIL_BUDGET = os.environ.get('MAIL_BUDGET', '3/hour;10/day')
+    MAIL_CLIENT_BUDGET = os.environ.get('MAIL_CLIENT_BUDGET', '20/hour;100/day')
+    MAIL_BUDGETS = {
+        'password_reset': 'none',
+        'reset_email': 'none',
+        **env_mapping('MAIL_BUDGETS'),
+    }
     # If a shared limit store (Redis) is down, count in this process instead.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = not RATELIMIT_STORAGE_URI.startswith(
         'memory'
@@ -169,3 +200,6 @@ class TestConfig(Config):
     POSTS_PER_PAGE = 3
     # Cheap, so the suite runs in seconds; the tests of hashing set scrypt.
     PASSWORD_HASH_METHOD = 'pbkdf2:sha256:1000'
+    # Every password form asks for the current password, as most tests
+    # expect; the tests of the re-authentication window set one.
+    REAUTH_WINDOW = 0

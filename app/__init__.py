@@ -16,6 +16,7 @@ from app.errors import bp as errors_bp
 from app.extensions import bootstrap, csrf, db, limiter, login, mail, migrate
 from app.forms import field_html
 from app.main import bp as main_bp
+from app.mfa import bp as mfa_bp
 from app.startup import ConfigError, check_config, configure_logging, configure_proxies
 from app.urls import fixed_url, fixed_urls
 from config import Config
@@ -62,4 +63,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(mfa_bp)
     app.register_blueprint(cli_bp)

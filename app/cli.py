@@ -1,4 +1,5 @@
-"""Command-line tools: `flask mail ...` for operating the outbox."""
+"""Command-line tools: `flask mail ...` for operating the outbox, `flask
+account ...` for an operator's help with one account."""
 
 import os
 import signal
@@ -12,9 +13,12 @@ from app.auth.email import reset_message
 from app.dbtypes import utcnow
 from app.email import send_email
 from app.extensions import db
+from app.mfa.models import remove_second_factor
 from app.models import User
+from app.notices import queue_notice
 from app.outbox import OutboxMessage, Status
 from app.outbox.doctor import examine
+from app.security import audit
 
 bp = Blueprint('cli', __name__, cli_group=None)
 
@@ -150,3 +154,37 @@ def write_preview(folder: str) -> None:
         with open(os.path.join(folder, name), 'w', encoding='utf-8') as f:
             f.write(body)
     click.echo(f'preview: wrote reset_password.txt and .html to {folder}')
+
+
+@bp.cli.group()
+def account():
+    """Help the owner of one account (check who asks, out of band, first)."""
+
+
+@account.command('reset-two-factor')
+@click.argument('username')
+@click.option('--yes', is_flag=True, help='Do not ask for confirmation.')
+@click.option('--reason', default='', help='Why, for the audit log (no secrets).')
+def reset_two_factor(username, yes, reason):
+    """Remove USERNAME's second factor: authenticator app, recovery codes,
+    trusted browsers.
+
+    For an owner who lost every factor and every recovery code. Check their
+    identity out of band first (e.g. a reply from the account's confirmed
+    email address plus something only they know): whoever you help gets
+    the account with only its password. The change is audited and the
+    owner gets a notice with a "This wasn't me" link.
+    """
+    user = User.by_username(username)
+    if user is None:
+        raise click.ClickException(f'no account named {username!r}')
+    if not yes:
+        click.confirm(f'Remove the second factor of {user.username}?', abort=True)
+    if not remove_second_factor(user):
+        click.echo(f'{user.username} has no second factor: nothing to do.')
+        return
+    queue_notice(user, 'two_factor_reset')
+    db.session.commit()
+    audit('two_factor_reset_by_operator', account=user.id, reason=reason[:200] or None,
+          operator=os.environ.get('USER') or None)  # fmt: skip
+    click.echo(f'Removed the second factor of {user.username}; a notice is queued.')

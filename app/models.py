@@ -103,6 +103,7 @@ class User(UserMixin, db.Model):
     # keeps its token, not the account id, in the session and remember cookie.
     session_token = None  # the cookie's secret, set at sign-in or by the loader
     session_id = None  # its UserSession row
+    session_proven_at = None  # its last proof of identity (app.reauth)
 
     @so.validates('username')
     def _set_username_key(self, _key: str, username: str) -> str:

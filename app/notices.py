@@ -1,9 +1,9 @@
-"""Security notices: "your password was changed" and "new sign-in from a
-browser not seen before". Each says when (UTC), from roughly where and with
-which browser, and carries a signed "This wasn't me" link (/not_me/<token>,
-7 days) that is made when the email is sent."""
+"""Security notices: "your password was changed", "new sign-in from a
+browser not seen before" and "too many wrong passwords". Each says when
+(UTC), from roughly where and with which browser, and carries a signed
+"This wasn't me" link (/not_me/<token>, 7 days) made when it is sent."""
 
-from flask import request
+from flask import has_request_context, request
 from flask_mail import Message
 
 from app.dbtypes import utcnow
@@ -18,22 +18,52 @@ NOT_ME_EXPIRES = 7 * 24 * 3600
 SUBJECTS = {
     'password_changed': '[Microblog] Your password was changed',
     'new_sign_in': '[Microblog] New sign-in from a browser not seen before',
+    'password_guesses': '[Microblog] Too many wrong passwords on your account',
+    'authenticator_added': '[Microblog] An authenticator app was added',
+    'authenticator_removed': '[Microblog] The authenticator app was removed',
+    'recovery_codes_regenerated': '[Microblog] New recovery codes were made',
+    'recovery_code_used': '[Microblog] A recovery code was used to sign in',
+    'two_factor_reset': '[Microblog] Your second factor was removed by an operator',
+}
+# Second-factor changes share one template, each with its sentence.
+FACTOR_EVENTS = {
+    'authenticator_added': 'An authenticator app was added to your Microblog '
+    'account: signing in now asks for a code from it.',
+    'authenticator_removed': 'The authenticator app was removed from your '
+    'Microblog account: signing in now takes only the password.',
+    'recovery_codes_regenerated': 'New recovery codes were made for your '
+    'Microblog account; the earlier ones no longer work.',
+    'recovery_code_used': 'A recovery code was used to sign in to your '
+    'Microblog account. {remaining} of 10 are left.',
+    'two_factor_reset': 'An operator removed the second factor of your '
+    'Microblog account, at your request after checking who you are: signing '
+    'in now takes only the password.',
 }
 
 
 def request_context() -> dict:
-    """When, from roughly where and with which browser: for a notice."""
+    """When, from roughly where and with which browser: for a notice (from
+    the command line: an operator on the server)."""
+    when = utcnow().strftime('%A %-d %B %Y, %H:%M UTC')
+    if not has_request_context():
+        return {'when': when, 'address': 'the server', 'browser': 'an operator'}
     browser, system = describe_agent(request.user_agent.string)
     return {
-        'when': utcnow().strftime('%A %-d %B %Y, %H:%M UTC'),
+        'when': when,
         'address': approximate_address(request.remote_addr or ''),
         'browser': f'{browser} on {system}',
     }
 
 
-def queue_notice(user: User, event: str) -> OutboxMessage:
-    data = {'user': user.id, 'event': event, **request_context()}
-    return enqueue(NOTICE, [user.email], data=data)
+def queue_notice(user: User, event: str, **extra) -> OutboxMessage | None:
+    """Queue a notice to the account's address, if that address is proven:
+    nobody can have notices sent to an address they merely typed. Each
+    event has its own mail budget (notice_<event>), so a flood of one kind
+    cannot use up the budget of another."""
+    if not user.email_confirmed:
+        return None
+    data = {'user': user.id, 'event': event, **request_context(), **extra}
+    return enqueue(NOTICE, [user.email], data=data, budget=f'notice_{event}')
 
 
 @handler(NOTICE)
@@ -43,11 +73,14 @@ def build_notice(row: OutboxMessage) -> Message | None:
     if user is None or data.get('event') not in SUBJECTS:
         return None
     token = user.make_token('not_me', NOT_ME_EXPIRES)
+    event = data['event']
+    message = FACTOR_EVENTS.get(event, '').format(remaining=data.get('remaining'))
     return build_message(
-        SUBJECTS[data['event']],
+        SUBJECTS[event],
         row.recipients,
-        f'notice_{data["event"]}',
+        'notice_factor' if event in FACTOR_EVENTS else f'notice_{event}',
         user=user,
         token=token,
+        message=message,
         **{k: data.get(k) for k in ('when', 'address', 'browser')},
     )

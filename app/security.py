@@ -136,8 +136,3 @@ def audit(event: str, **fields) -> None:
 def config_limit(name: str):
     """A rate limit read from the configuration at request time."""
     return lambda: current_app.config[name]
-
-
-def failed(response: Response) -> bool:
-    """Count only failures (anything but a redirect) towards a limit."""
-    return response.status_code != 302

@@ -17,12 +17,15 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import request
 from flask_login import current_user, login_user, logout_user
-from ua_parser import parse as parse_user_agent
 
+from app import devices
+from app.agents import agent_family, describe_agent
 from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db, login
 from app.models import User
+
+__all__ = ['agent_family', 'describe_agent']  # for app.notices and others
 
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most this often
 
@@ -44,6 +47,11 @@ class UserSession(db.Model):
     agent_family: so.Mapped[str] = so.mapped_column(sa.String(128), default='')
     client_address: so.Mapped[str] = so.mapped_column(sa.String(64), default='')
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    # The last proof of identity in this session (the sign-in, a password or
+    # a code): sensitive changes need one within REAUTH_WINDOW (app.reauth).
+    proven_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime())
+    # This browser's device cookie (app.devices), as its SHA-256.
+    device_hash: so.Mapped[str] = so.mapped_column(sa.String(64), default='')
 
     def __repr__(self) -> str:
         return f'<UserSession {self.id} of user {self.user_id}>'
@@ -51,7 +59,9 @@ class UserSession(db.Model):
 
 # Built once: on every signed-in request, building it cost as much as running it.
 _LOAD_USER = (
-    sa.select(*User.__table__.c, UserSession.id, UserSession.last_seen)
+    sa.select(
+        *User.__table__.c, UserSession.id, UserSession.last_seen, UserSession.proven_at
+    )
     .join(UserSession, UserSession.user_id == User.id)
     .where(UserSession.token_hash == sa.bindparam('token_hash'))
     .where(UserSession.revoked_at.is_(None))
@@ -67,17 +77,20 @@ def load_user(token: str) -> User | None:
     row = db.session.connection().execute(_LOAD_USER, params).first()
     if row is None:
         return None
-    user = attach(User, row[:-2])  # as a persistent ORM object, without its cost
-    user.session_id, user.session_last_seen = row[-2:]
+    user = attach(User, row[:-3])  # as a persistent ORM object, without its cost
+    user.session_id, user.session_last_seen, user.session_proven_at = row[-3:]
     user.session_token = token
     return user
 
 
-def sign_in(user: User, remember: bool = False) -> None:
-    """Record a new sign-in for this browser and log it in (commits)."""
+def sign_in(user: User, remember: bool = False, device_hash: str = '') -> None:
+    """Record a new sign-in for this browser and log it in (commits); the
+    sign-in is this session's first proof of identity."""
     token = secrets.token_urlsafe(32)
     record = UserSession(
         token_hash=_digest(token),
+        proven_at=utcnow(),
+        device_hash=device_hash,
         user_id=user.id,
         user_agent=(request.user_agent.string or '')[:512],
         agent_family=agent_family(request.user_agent.string),
@@ -86,6 +99,7 @@ def sign_in(user: User, remember: bool = False) -> None:
     db.session.add(record)
     db.session.commit()
     user.session_token, user.session_id = token, record.id
+    user.session_proven_at = record.proven_at
     login_user(user, remember=remember)
 
 
@@ -110,11 +124,16 @@ def sign_out() -> None:
     logout_user()
 
 
-def revoke(user_id: int, *conditions) -> int:
-    """Revoke the account's live sign-ins matching `conditions` (no commit)."""
+def revoke(user_id: int, *conditions, end_trust: bool = False) -> int:
+    """Revoke the account's live sign-ins matching `conditions` (no commit);
+    with `end_trust`, their browsers' "Trust this browser" ends too."""
+    live = (UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    if end_trust:
+        hashes = sa.select(UserSession.device_hash).where(*live, *conditions)
+        devices.distrust(user_id, hashes)
     result = db.session.execute(
         sa.update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .where(*live)
         .where(*conditions)
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
@@ -123,7 +142,9 @@ def revoke(user_id: int, *conditions) -> int:
 
 
 def revoke_all(user: User) -> int:
-    """Sign the account out everywhere (after a password change or reset)."""
+    """Sign the account out everywhere and trust no browser (after a
+    password change or reset, or "this wasn't me")."""
+    devices.distrust(user.id)
     return revoke(user.id)
 
 
@@ -172,26 +193,6 @@ def live_sessions(user: User) -> list[SessionView]:
         )
         for row in rows
     ]
-
-
-def _parse(user_agent: str) -> tuple[str, str, str]:
-    """(browser, its major version or '', OS), from ua-parser's rules."""
-    result = parse_user_agent(user_agent or '')
-    browser, major = 'Unknown', ''
-    if result.user_agent is not None:
-        browser, major = result.user_agent.family, result.user_agent.major or ''
-    return browser, major, result.os.family if result.os else 'Unknown'
-
-
-def agent_family(user_agent: str) -> str:
-    browser, _, system = _parse(user_agent)
-    return f'{browser}/{system}'[:128]
-
-
-def describe_agent(user_agent: str) -> tuple[str, str]:
-    """('Firefox 133', 'Windows'): browser and OS, for people to read."""
-    browser, major, system = _parse(user_agent)
-    return (f'{browser} {major}' if major else browser), system
 
 
 def approximate_address(address: str) -> str:

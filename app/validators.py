@@ -3,25 +3,56 @@ password policy, as WTForms validators and the checks behind them."""
 
 import gzip
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
+from confusable_homoglyphs import confusables
 from email_validator import EmailNotValidError, validate_email
 from wtforms.validators import ValidationError
 
 from app.extensions import db
 from app.models import User, canonical_username, normalize_password
 from app.signups import PendingSignup
+from app.usernames import held_for_another
 
 
 def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+# Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties.txt): drawn
+# as nothing. \w accepts the Hangul fillers (U+3164 ...): they are letters.
+INVISIBLE = re.compile(
+    '[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f'
+    '\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8'
+    '\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]'
+)
+# A dot before two letters (evil.com, john.smith), as a host name has.
+HOST_LIKE = re.compile(r'\.[^\W\d_]{2}')
+LINK_LIKE = 'A username cannot look like a web or email address ({}).'
+CONFUSABLE = (
+    'Use the letters of one script: this name mixes letters that look alike '
+    '(such as Latin and Cyrillic).'
+)
+
+
+def link_like(text: str) -> str | None:
+    """What would make a mail client turn `text` into a link, if anything."""
+    text = unicodedata.normalize('NFKC', text or '').casefold()
+    if '@' in text or '://' in text or 'www.' in text:
+        return 'no "@", "://" or "www."'
+    if HOST_LIKE.search(text):
+        return 'no dot before two letters, as in "name.com"'
+    return None
+
+
 class Username:
     """Usernames appear in URLs (/user/<name>): safe characters only, never
-    a bare path segment like "." or "..", and one canonical form."""
+    a bare path segment like "." or "..", and one canonical form. A new or
+    changed name also cannot look like a link, hold invisible characters or
+    mix look-alike scripts (Unicode TS #39); existing names keep working."""
 
     def __call__(self, form, field) -> None:
         name = field.data or ''
@@ -33,6 +64,19 @@ class Username:
             raise ValidationError(rule + ' A name cannot be only dots.')
         if len(key) > 64:
             raise ValidationError('Use at most 64 characters.')
+        user = getattr(form, 'user', None)
+        if user is None or key != user.username_key:
+            new_name_rules(name, key)
+
+
+def new_name_rules(name: str, key: str) -> None:
+    if INVISIBLE.search(name) or INVISIBLE.search(key):
+        raise ValidationError('Use no invisible or blank characters.')
+    problem = link_like(key)
+    if problem:
+        raise ValidationError(LINK_LIKE.format(problem))
+    if confusables.is_dangerous(key):
+        raise ValidationError(CONFUSABLE)
 
 
 def email_taken(address: str, except_user: User | None = None) -> bool:
@@ -44,11 +88,15 @@ def email_taken(address: str, except_user: User | None = None) -> bool:
 
 
 def username_taken(name: str, except_user: User | None = None) -> bool:
-    """An account's name, or one a pending sign-up holds until it expires."""
-    query = sa.select(User.id).where(User.username_key == canonical_username(name))
+    """Used by another account, held by a pending sign-up until it expires,
+    or released by one less than USERNAME_HOLD_DAYS ago (app.usernames)."""
+    key = canonical_username(name)
+    query = sa.select(User.id).where(User.username_key == key)
     if except_user is not None:
         query = query.where(User.id != except_user.id)
-    return db.session.scalar(query) is not None or PendingSignup.holds(name)
+    if db.session.scalar(query) is not None or PendingSignup.holds(name):
+        return True
+    return held_for_another(key, except_user)
 
 
 def normalize_email(address: str) -> str:

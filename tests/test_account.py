@@ -239,13 +239,17 @@ def test_a_sign_in_from_a_new_browser_is_notified_once(make_app, smtp):
         'User-Agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 '
         '(KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36'
     }
-    AuthActions(app.test_client()).login()  # the first sign-in ever: no notice
-    AuthActions(app.test_client()).login()  # the same browser: no notice
-    AuthActions(app.test_client()).login(headers=chrome)
+    first = AuthActions(app.test_client())
+    first.login()  # the first sign-in ever: no notice
+    first.logout()
+    first.login()  # the same browser (its device cookie): no notice
+    laptop = AuthActions(app.test_client())
+    laptop.login(headers=chrome)
     notice = smtp.take('New sign-in from a browser', 'susan@example.com')
     text, _ = notice_context_and_link(notice)
     assert 'Chrome 156 on Windows' in text
-    AuthActions(app.test_client()).login(headers=chrome)
+    laptop.logout()
+    laptop.login(headers=chrome)
     time.sleep(1)
     subjects = [m['Subject'] for m in smtp.messages]
     assert not any('New sign-in' in s for s in subjects)

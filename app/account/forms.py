@@ -1,32 +1,74 @@
-from wtforms import HiddenField, PasswordField, SubmitField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import HiddenField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app import reauth
 from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
+from app.guesses import CurrentPassword
 from app.models import User
-from app.validators import MAX_PASSWORD, context_words
+from app.validators import MAX_PASSWORD, context_words, strip
 
 
 def current_password_field() -> PasswordField:
+    """Every form asking for the current password uses this field: its
+    answers count against the account's one guess budget (app.guesses)."""
     return PasswordField(
         'Current password',
-        validators=[DataRequired(), Length(max=MAX_PASSWORD)],
+        validators=[DataRequired(), Length(max=MAX_PASSWORD), CurrentPassword()],
         render_kw={'autocomplete': 'current-password'},
     )
 
 
 class CurrentPasswordForm(BaseForm):
-    """A form for a sensitive change: it needs the current password."""
+    """A form for a sensitive change: it needs the current password, unless
+    this session proved who it is within REAUTH_WINDOW (app.reauth); a right
+    answer is such a proof."""
 
     current_password = current_password_field()
 
     def __init__(self, user: User, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        if reauth.recently_proven():
+            del self['current_password']
 
-    def validate_current_password(self, field) -> None:
-        if not self.user.check_password(field.data):
-            raise ValidationError('That is not your current password.')
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if valid and 'current_password' in self:
+            reauth.mark_proven()  # committed with the change
+        return valid
+
+
+class ReauthForm(BaseForm):
+    """Prove it's you: the password, or a code from the authenticator app."""
+
+    current_password = PasswordField(
+        'Password',
+        validators=[Optional(), Length(max=MAX_PASSWORD)],
+        render_kw={'autocomplete': 'current-password'},
+    )
+    code = StringField(
+        'Or a code from your authenticator app',
+        filters=[strip],
+        validators=[Optional(), Length(max=32)],
+        render_kw={'autocomplete': 'one-time-code', 'inputmode': 'numeric'},
+    )
+    submit = SubmitField('Continue')
+
+    def __init__(self, has_code: bool, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not has_code:
+            del self['code']
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if self.current_password.data or ('code' in self and self.code.data):
+            return True
+        self.current_password.errors.append(
+            'Enter your password' + (' or a code.' if 'code' in self else '.')
+        )
+        return False
 
 
 class ChangePasswordForm(CurrentPasswordForm):

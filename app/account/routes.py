@@ -4,20 +4,23 @@ emailed links that confirm or undo an email change."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app import sessions
+from app import budgets, devices, guesses, reauth, sessions
 from app.account import bp
 from app.account.email import queue_email_change
 from app.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
+    ReauthForm,
     SignOutOneForm,
     SignOutOthersForm,
 )
 from app.auth.email import queue_signup_confirmation
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.mfa.checks import WRONG_CODE, checked_code, end_guessing_session
+from app.mfa.models import Authenticator
 from app.notices import queue_notice
-from app.security import audit, config_limit, failed
+from app.security import audit, config_limit, safe_next_url
 from app.sessions import UserSession
 
 
@@ -27,9 +30,44 @@ def settings():
     return render_template('account/settings.html', title='Settings')
 
 
+@bp.route('/reauthenticate', methods=['GET', 'POST'])
+@login_required
+@budgets.limited('LOGIN_RATE_LIMIT')
+def reauthenticate():
+    """Prove it's you before a sensitive change, then go back to it."""
+    user = current_user._get_current_object()
+    form = ReauthForm(has_code=Authenticator.enabled_for(user))
+    back = safe_next_url(request.args.get('next')) or url_for('account.settings')
+    if form.validate_on_submit() and _proof_accepted(user, form):
+        reauth.mark_proven()
+        db.session.commit()
+        audit('reauthenticated', account=user.id)
+        return redirect(back)
+    return render_template(
+        'account/reauthenticate.html', title="Prove it's you", form=form
+    )
+
+
+def _proof_accepted(user, form: ReauthForm) -> bool:
+    """Check the password (or code): every wrong answer counts against the
+    account's one guess budget; past it this session is signed out."""
+    if form.current_password.data:
+        if guesses.check_current_password(user, form.current_password.data):
+            return True
+        form.current_password.errors.append(guesses.WRONG)
+        return False
+    kind, spent = checked_code(user, form.code.data, recovery=False)
+    if spent:
+        end_guessing_session()
+    if kind is None:
+        db.session.commit()  # a right code used late stays used
+        form.code.errors.append(WRONG_CODE)
+    return kind is not None
+
+
 @bp.route('/change_password', methods=['GET', 'POST'])
 @login_required
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def change_password():
     """New password; every other session is signed out, this one stays."""
     form = ChangePasswordForm(current_user)
@@ -40,6 +78,7 @@ def change_password():
             flash('Your password changed meanwhile: please try again.', 'warning')
             return redirect(url_for('account.change_password'))
         sessions.revoke(user.id, UserSession.id != user.session_id)
+        devices.distrust(user.id)  # this browser's trust too
         queue_notice(user, 'password_changed')
         db.session.commit()
         audit('password_changed', account=user.id)
@@ -50,7 +89,7 @@ def change_password():
 
 @bp.route('/change_email', methods=['GET', 'POST'])
 @login_required
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def change_email():
     """Nothing changes until the new address is confirmed from its inbox."""
     form = ChangeEmailForm(current_user)
@@ -102,7 +141,7 @@ def _sign_out_one(form: SignOutOneForm) -> str | None:
     if not form.validate_on_submit() or not form.session.data.isdigit():
         return None
     session_id = int(form.session.data)
-    sessions.revoke(current_user.id, UserSession.id == session_id)
+    sessions.revoke(current_user.id, UserSession.id == session_id, end_trust=True)
     db.session.commit()
     audit('session_revoked', account=current_user.id, session=session_id)
     flash('That session was signed out.', 'info')
@@ -112,7 +151,9 @@ def _sign_out_one(form: SignOutOneForm) -> str | None:
 def _sign_out_others(form: SignOutOthersForm) -> str | None:
     if not form.validate_on_submit():
         return None
-    count = sessions.revoke(current_user.id, UserSession.id != current_user.session_id)
+    count = sessions.revoke(
+        current_user.id, UserSession.id != current_user.session_id, end_trust=True
+    )
     db.session.commit()
     audit('sessions_revoked', account=current_user.id, count=count)
     noun = 'session' if count == 1 else 'sessions'

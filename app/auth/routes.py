@@ -2,6 +2,7 @@ import functools
 
 import sqlalchemy as sa
 from flask import (
+    abort,
     current_app,
     flash,
     redirect,
@@ -13,7 +14,7 @@ from flask import (
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import links, sessions, signups, tokens
+from app import budgets, devices, links, sessions, signups, tokens
 from app.auth import bp
 from app.auth.email import queue_pending_signup, request_password_reset
 from app.auth.forms import (
@@ -25,9 +26,12 @@ from app.auth.forms import (
 )
 from app.extensions import db, limiter
 from app.forms import EmptyForm
-from app.models import User, hash_password
+from app.mfa.models import second_factor_on
+from app.mfa.verify import start_second_step
+from app.models import User, canonical_username, hash_password
 from app.notices import queue_notice
-from app.security import audit, config_limit, failed, mask_email, safe_next_url
+from app.security import audit, config_limit, mask_email, safe_next_url
+from app.signin import complete_sign_in
 from app.signups import PendingSignup
 
 # The reset link's token is moved into the session, then the browser is sent
@@ -56,25 +60,33 @@ def _forget_opened_links(_app, **_extra) -> None:
 
 
 @bp.route('/login', methods=['GET', 'POST'])
-@limiter.limit(config_limit('LOGIN_RATE_LIMIT'), methods=['POST'], deduct_when=failed)
+@budgets.limited('LOGIN_RATE_LIMIT')
 def login():
-    """Sign in; failed attempts count towards the per-client rate limit."""
+    """Sign in; failed attempts count towards the per-client and the
+    per-account limits (counted first, refunded on success)."""
     if current_user.is_authenticated:
         return redirect(url_for('main.index'))
     form = LoginForm()
     if form.validate_on_submit():
+        # Keyed on the typed name, known or not: the answer is the same.
+        account_try = budgets.take(
+            'LOGIN_ACCOUNT_LIMIT', canonical_username(form.username.data)
+        )
+        if not account_try.ok:
+            abort(429)
         user = User.by_username(form.username.data)
         if user is None:
             answer = _pending_sign_in(form.username.data, form.password.data)
             if answer is not None:
                 return answer
         elif user.check_password(form.password.data):
-            if sessions.is_new_browser(user):
-                queue_notice(user, 'new_sign_in')  # committed with the sign-in
-            sessions.sign_in(user, remember=form.remember_me.data)
-            audit('login', account=user.id)
+            account_try.refund()
             next_page = safe_next_url(request.args.get('next'))
-            return redirect(next_page or url_for('main.index'))
+            remember = form.remember_me.data
+            # Nothing is signed in yet, unless this browser is trusted.
+            if second_factor_on(user) and not devices.trusted(user):
+                return start_second_step(user, remember, next_page)
+            return complete_sign_in(user, remember, next_page)
         audit('login_failed', account=user.id if user else None)
         flash('Invalid username or password', 'danger')
     return render_template('auth/login.html', title='Sign In', form=form)

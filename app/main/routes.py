@@ -12,7 +12,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app import sessions, timeline
+from app import sessions, timeline, usernames
 from app.database import commit_unless_conflict
 from app.extensions import db
 from app.forms import EmptyForm
@@ -84,8 +84,11 @@ def user(username):
 def edit_profile():
     form = EditProfileForm(current_user)
     if form.validate_on_submit():
+        old_key = current_user.username_key
         current_user.username = form.username.data
         current_user.about_me = form.about_me.data
+        if current_user.username_key != old_key:
+            usernames.release(current_user, old_key)
         if commit_unless_conflict():
             flash('Your changes have been saved.', 'success')
             return redirect(url_for('main.edit_profile'))

@@ -13,6 +13,7 @@ from email.utils import make_msgid, parseaddr
 import sqlalchemy as sa
 from flask import current_app
 
+from app.budgets import mail_allowed
 from app.dbtypes import utcnow
 from app.extensions import db
 from app.outbox.models import OutboxMessage, Priority, Status
@@ -33,14 +34,20 @@ def enqueue(
     data: dict | None = None,
     priority: int = Priority.NORMAL,
     expires_in: int | None = None,
+    budget: str | None = None,
     **fields,
-) -> OutboxMessage:
+) -> OutboxMessage | None:
     """Add a row in the caller's transaction; the sender is woken on commit.
 
     `data` (JSON) is what the kind's handler needs to build the message;
     urgent rows are sent first; a row unsent after `expires_in` seconds
-    expires instead of arriving late.
+    expires instead of arriving late. Every email a request causes passes
+    the mail budget named `budget` (default: the kind): over it, nothing is
+    queued and None is returned (app.budgets.mail_allowed).
     """
+    account = (data or {}).get('user')
+    if not mail_allowed(budget or kind, recipients, account):
+        return None
     now = utcnow()
     row = OutboxMessage(
         kind=kind,

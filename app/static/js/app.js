@@ -61,5 +61,8 @@
     refreshTimes();
     setInterval(refreshTimes, 60 * 1000);
     document.querySelectorAll('textarea[data-counter]').forEach(setUpComposer);
+    document.querySelectorAll('[data-print]').forEach(function (button) {
+      button.addEventListener('click', function () { window.print(); });
+    });
   });
 })();

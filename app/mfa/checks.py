@@ -1,0 +1,54 @@
+"""Checking a code: every wrong one counts against the account's one
+guess budget (PASSWORD_GUESS_BUDGET, shared with the password forms:
+app.guesses), counted first and given back when right."""
+
+from flask import abort, flash, redirect, url_for
+
+from app import budgets, sessions
+from app.mfa.models import Authenticator, RecoveryCode
+from app.models import User
+from app.notices import queue_notice
+from app.security import audit
+
+WRONG_CODE = 'That code is not right. Check the time on your phone, or use a new one.'
+TOO_MANY = 'Too many wrong codes. Sign in again in a few minutes.'
+
+
+def right_code(user: User, code: str, recovery: bool = True) -> str | None:
+    """'authenticator' or 'recovery' for a right code (now used), else None.
+    A recovery code used sends a notice saying how many are left."""
+    authenticator = Authenticator.of(user)
+    if authenticator and authenticator.enabled_at and authenticator.verify(code):
+        return 'authenticator'
+    if recovery and RecoveryCode.use(user, code):
+        left = RecoveryCode.remaining(user)
+        queue_notice(user, 'recovery_code_used', remaining=left)
+        audit('recovery_code_used', account=user.id, remaining=left)
+        return 'recovery'
+    return None
+
+
+def checked_code(user: User, code: str, recovery: bool = True):
+    """(kind, spent): the kind of a right code, or None; `spent` is True
+    when the budget is used up (this try included): the caller ends the
+    attempt. The owner hears of it once per window."""
+    taken = budgets.take('PASSWORD_GUESS_BUDGET', str(user.id))
+    if taken.ok:
+        kind = right_code(user, code, recovery)
+        if kind:
+            taken.refund()
+            return kind, False
+        if not taken.spent_now:
+            return None, False
+    if taken.spent_now:
+        queue_notice(user, 'password_guesses')
+    audit('password_guess_budget_spent', account=user.id, by='code')
+    return None, True
+
+
+def end_guessing_session() -> None:
+    """Past the budget in a signed-in session: as app.guesses does, sign
+    this session out on the server and send it to the sign-in page."""
+    sessions.sign_out()  # commits
+    flash(TOO_MANY, 'danger')
+    abort(redirect(url_for('auth.login')))

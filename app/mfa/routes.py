@@ -1,0 +1,133 @@
+"""The account's second factor: its state, turning the authenticator app
+on and off, and the recovery codes. Every change needs a recent proof
+(app.reauth) and sends a notice."""
+
+import segno
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from app import reauth
+from app.dbtypes import utcnow
+from app.extensions import db
+from app.mfa import bp
+from app.mfa.forms import DisableForm, RegenerateForm, SetupForm
+from app.mfa.models import Authenticator, RecoveryCode, remove_second_factor
+from app.notices import queue_notice
+from app.security import audit
+
+UNCONFIRMED = 'Confirm your email address first: it is how we reach you if you lose it.'
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+@bp.route('/two_factor')
+@login_required
+def status():
+    """What protects the sign-in, and what can be done about it."""
+    authenticator = Authenticator.of(_user())
+    on = authenticator is not None and authenticator.enabled_at is not None
+    return render_template(
+        'mfa/status.html',
+        title='Two-factor sign-in',
+        authenticator=authenticator if on else None,
+        remaining=RecoveryCode.remaining(_user()) if on else 0,
+    )
+
+
+def qr_svg(uri: str) -> str:
+    """The otpauth URI as an inline SVG QR code, dark on light whatever the
+    theme (scanners need the contrast); no image library, no third party."""
+    code = segno.make(uri, error='m')
+    svg = code.svg_inline(scale=5, border=4, dark='#000', light='#fff')
+    return svg.replace('<svg ', '<svg aria-hidden="true" focusable="false" ', 1)
+
+
+@bp.route('/two_factor/setup', methods=['GET', 'POST'])
+@login_required
+@reauth.fresh_proof_required
+def setup():
+    """Show a new secret (QR code and text); it is on after a right code."""
+    user = _user()
+    if not user.email_confirmed:
+        flash(UNCONFIRMED, 'warning')
+        return redirect(url_for('mfa.status'))
+    authenticator = Authenticator.of(user)
+    if authenticator is not None and authenticator.enabled_at is not None:
+        flash('The authenticator app is already on.', 'info')
+        return redirect(url_for('mfa.status'))
+    if authenticator is None:
+        authenticator = Authenticator.begin(user)
+        db.session.commit()
+    form = SetupForm()
+    if form.validate_on_submit():
+        if authenticator.verify(form.code.data):
+            authenticator.enabled_at = utcnow()
+            return _show_new_codes(user, 'authenticator_added')
+        db.session.commit()  # the code, if right but late, stays used
+        form.code.errors.append('That code is not right: try the one showing now.')
+    uri = authenticator.uri(user.username)
+    db.session.commit()  # the secret, if it was sealed again under a new key
+    return render_template(
+        'mfa/setup.html',
+        title='Set up an authenticator app',
+        form=form,
+        uri=uri,
+        secret=authenticator.totp().secret,
+        qr=qr_svg(uri),
+    )
+
+
+def _show_new_codes(user, event: str):
+    """New recovery codes, shown once on this page (commits)."""
+    codes = RecoveryCode.replace_all(user)
+    queue_notice(user, event)
+    reauth.mark_proven()
+    db.session.commit()
+    audit(event, account=user.id)
+    return render_template(
+        'mfa/new_codes.html', title='Your recovery codes', codes=codes, event=event
+    )
+
+
+@bp.route('/two_factor/disable', methods=['GET', 'POST'])
+@login_required
+@reauth.fresh_proof_required
+def disable():
+    """Turn the authenticator app off; its recovery codes go with it."""
+    user = _user()
+    form = DisableForm()
+    if Authenticator.of(user) is None:
+        return redirect(url_for('mfa.status'))
+    if form.validate_on_submit():
+        remove_second_factor(user)
+        queue_notice(user, 'authenticator_removed')
+        db.session.commit()
+        audit('authenticator_removed', account=user.id)
+        flash('The authenticator app is off: signing in takes only your password.',
+              'info')  # fmt: skip
+        return redirect(url_for('mfa.status'))
+    return render_template(
+        'mfa/disable.html', title='Turn off the authenticator app', form=form
+    )
+
+
+@bp.route('/recovery_codes', methods=['GET', 'POST'])
+@login_required
+@reauth.fresh_proof_required
+def recovery_codes():
+    """How many codes are left; make new ones (every old one dies)."""
+    user = _user()
+    if not Authenticator.enabled_for(user):
+        flash('Recovery codes come with a second factor: turn one on first.', 'info')
+        return redirect(url_for('mfa.status'))
+    form = RegenerateForm()
+    if form.validate_on_submit():
+        return _show_new_codes(user, 'recovery_codes_regenerated')
+    return render_template(
+        'mfa/recovery_codes.html',
+        title='Recovery codes',
+        form=form,
+        remaining=RecoveryCode.remaining(user),
+    )

@@ -1,0 +1,36 @@
+"""The last step of every sign-in, after the password (and the second
+factor, when the account has one): recognise the browser by its device
+cookie (app.devices), tell the owner about one not seen before, and sign
+this browser in."""
+
+from flask import redirect, url_for
+
+from app import devices, sessions
+from app.models import User
+from app.notices import queue_notice
+from app.security import audit
+
+
+def is_new_browser(user: User) -> bool:
+    """No device cookie known to this account; False for its first sign-in.
+    Accounts without any known device yet (signed in only before device
+    cookies) are judged as before, by browser and system family."""
+    if devices.seen(user):
+        return False
+    return devices.any_known(user) or sessions.is_new_browser(user)
+
+
+def complete_sign_in(
+    user: User, remember: bool, next_page: str | None, trust: bool = False
+):
+    """Sign this browser in (commits) and go on to `next_page`; `trust`
+    skips the second step here for TRUSTED_BROWSER_DAYS."""
+    if is_new_browser(user):
+        queue_notice(user, 'new_sign_in')  # committed with the sign-in
+    device_hash = devices.remember(user)
+    if trust:
+        devices.trust(user, device_hash)
+        audit('browser_trusted', account=user.id)
+    sessions.sign_in(user, remember=remember, device_hash=device_hash)
+    audit('login', account=user.id)
+    return redirect(next_page or url_for('main.index'))
