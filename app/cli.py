@@ -9,6 +9,7 @@ import click
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 
+from app import security_log
 from app.auth.email import reset_message
 from app.dbtypes import utcnow
 from app.email import send_email
@@ -18,7 +19,6 @@ from app.models import User
 from app.notices import queue_notice
 from app.outbox import OutboxMessage, Status
 from app.outbox.doctor import examine
-from app.security import audit
 
 bp = Blueprint('cli', __name__, cli_group=None)
 
@@ -183,8 +183,8 @@ def reset_two_factor(username, yes, reason):
     if not remove_second_factor(user):
         click.echo(f'{user.username} has no second factor: nothing to do.')
         return
-    queue_notice(user, 'two_factor_reset')
+    private = {'reason': reason[:200] or None, 'operator': os.environ.get('USER')}
+    log = security_log.record('two_factor_reset_by_operator', user, private=private)
+    queue_notice(user, 'two_factor_reset', log=log)
     db.session.commit()
-    audit('two_factor_reset_by_operator', account=user.id, reason=reason[:200] or None,
-          operator=os.environ.get('USER') or None)  # fmt: skip
     click.echo(f'Removed the second factor of {user.username}; a notice is queued.')

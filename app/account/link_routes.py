@@ -5,7 +5,7 @@ button (a POST with CSRF) does the change (see app.links)."""
 from flask import flash, redirect, render_template, session, url_for
 from flask_login import logout_user
 
-from app import links, sessions, signups, tokens
+from app import links, security_log, sessions, signups, tokens
 from app.account import bp
 from app.account.email import queue_email_changed_notice
 from app.account.forms import ConfirmForm
@@ -95,11 +95,13 @@ def _apply_confirmation(user: User, new_email: str | None):
             return _link_refused('account.confirm_email', 'used', 'change_email')
         user.email = new_email
         queue_email_changed_notice(user, old_email, new_email, request_context())
+        security_log.record('email_changed', user.id)
     user.email_confirmed = True
     if not commit_unless_conflict():
         return _link_refused('account.confirm_email', 'used', 'change_email')
     links.forget('account.confirm_email')
-    audit('email_changed' if new_email else 'email_confirmed', account=user.id)
+    if not new_email:
+        audit('email_confirmed', account=user.id)
     flash(
         f'Your email address is now {new_email}.'
         if new_email
@@ -129,10 +131,10 @@ def revert_email(token):
     user.email, user.email_confirmed = claims['old'], True
     sessions.revoke_all(user)
     queue_reset_email(user)
+    security_log.record('email_reverted', user.id, email=mask_email(user.email))
     if not commit_unless_conflict():
         return _link_refused('account.revert_email', 'used', 'revert_email')
     links.forget('account.revert_email')
-    audit('email_reverted', account=user.id, email=mask_email(user.email))
     logout_user()
     flash(
         f'Your email address is {user.email} again and every session was '
@@ -158,9 +160,9 @@ def not_me(token):
         )
     count = sessions.revoke_all(user)
     request_password_reset(user.email)  # throttled per account like any reset
+    security_log.record('not_me', user.id, sessions=count)
     db.session.commit()
     links.forget('account.not_me')
-    audit('not_me', account=user.id, sessions=count)
     logout_user()
     flash(
         'Every session of your account was signed out and a password reset '

@@ -14,6 +14,7 @@ at each attempt; the link is never stored.
 from flask import current_app
 from flask_mail import Message
 
+from app import security_log
 from app.email import build_message
 from app.extensions import db
 from app.models import User
@@ -70,7 +71,8 @@ def resolve_reset_request(row: OutboxMessage) -> Message | None:
         audit('reset_throttled', account=user.id, job=row.id)
         return None
     rewrite(row, kind=RESET_EMAIL, recipients=user.email)
-    audit('reset_email_queued', account=user.id, job=row.id)
+    # Committed by the sender with the rewrite.
+    security_log.record('reset_email_queued', user, private={'job': row.id})
     return reset_message(user)
 
 
