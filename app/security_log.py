@@ -84,7 +84,9 @@ class SecurityEvent(db.Model):
 
     def as_dict(self) -> dict:
         return {
-            'time': self.created_at.isoformat(),
+            'time': self.created_at.isoformat(timespec='seconds').replace(
+                '+00:00', 'Z'
+            ),
             'event': self.event,
             'description': self.label,
             'address': self.address,

@@ -1,12 +1,14 @@
 """Your data: the security log, the download of everything, and deleting
 the account (with its way back)."""
 
-from flask import abort, render_template, request
+from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import current_user, login_required
 
-from app import security_log
+from app import export as data_export
+from app import reauth, security_log
 from app.account import bp
 from app.extensions import db
+from app.forms import EmptyForm
 from app.timeline import Page
 
 EVENTS_PER_PAGE = 25
@@ -39,3 +41,22 @@ def security_event(event_id):
     return render_template(
         'account/security_event.html', title=event.label, event=event
     )
+
+
+@bp.route('/export', methods=['GET', 'POST'])
+@login_required
+@reauth.fresh_proof_required
+def export():
+    """What the download holds; a POST streams the ZIP (after a recent
+    proof of identity), recorded in the security log first."""
+    if not EmptyForm().validate_on_submit():
+        return render_template('account/export.html', title='Download your data')
+    user = current_user._get_current_object()
+    security_log.record('export', user)
+    db.session.commit()
+    response = Response(
+        stream_with_context(data_export.archive(user)), mimetype='application/zip'
+    )
+    response.headers['Content-Disposition'] = data_export.content_disposition(user)
+    response.headers['Cache-Control'] = 'no-store'
+    return response
