@@ -54,7 +54,12 @@ def register_extensions(app: Flask) -> None:
     app.add_template_global(cards_html)
     links.init_app(
         app,
-        {'auth.reset_password', 'account.confirm_email', 'account.revert_email'},
+        {
+            'auth.reset_password',
+            'account.confirm_email',
+            'account.revert_email',
+            'account.restore_account',
+        },
     )
 
 

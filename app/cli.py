@@ -9,7 +9,7 @@ import click
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 
-from app import security_log
+from app import deletion, security_log
 from app.auth.email import reset_message
 from app.dbtypes import utcnow
 from app.email import send_email
@@ -188,3 +188,13 @@ def reset_two_factor(username, yes, reason):
     queue_notice(user, 'two_factor_reset', log=log)
     db.session.commit()
     click.echo(f'Removed the second factor of {user.username}; a notice is queued.')
+
+
+@account.command()
+def purge():
+    """Remove for good every account deleted more than ACCOUNT_DELETION_GRACE
+    days ago (its posts, follows, sessions, factors and mail; its username
+    and address become free), and security events older than
+    SECURITY_LOG_DAYS. The mail worker also runs this periodically."""
+    removed = deletion.purge()
+    click.echo(f'{removed} account(s) purged.')

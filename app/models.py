@@ -77,6 +77,9 @@ class User(UserMixin, db.Model):
     avatar_seed: so.Mapped[str] = so.mapped_column(
         sa.String(32), default=new_avatar_seed
     )
+    # The owner deleted the account: hidden, its posts and follows held aside
+    # until restored or purged (app.deletion).
+    deleted_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime(), index=True)
 
     posts: so.WriteOnlyMapped['Post'] = so.relationship(back_populates='author')
     following: so.WriteOnlyMapped['User'] = so.relationship(
@@ -294,4 +297,4 @@ def _profile_query() -> sa.Select:
         sa.exists()
         .where(f.c.follower_id == viewer, f.c.followed_id == User.id)
         .label('is_followed'),
-    ).where(User.username_key == sa.bindparam('key'))
+    ).where(User.username_key == sa.bindparam('key'), User.deleted_at.is_(None))

@@ -5,7 +5,7 @@ from app import reauth
 from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
 from app.guesses import CurrentPassword
-from app.models import User
+from app.models import User, canonical_username
 from app.validators import MAX_PASSWORD, context_words, strip
 
 
@@ -103,3 +103,23 @@ class ConfirmForm(BaseForm):
     """The one click that uses an emailed link."""
 
     submit = SubmitField('Confirm')
+
+
+class DeleteAccountForm(BaseForm):
+    confirm = StringField(
+        'Type your username to confirm',
+        filters=[strip],
+        validators=[DataRequired(), Length(max=64)],
+        render_kw={'autocomplete': 'off', 'spellcheck': 'false'},
+    )
+    submit = SubmitField('Delete my account')
+
+    def __init__(self, user: User, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_confirm(self, field) -> None:
+        if canonical_username(field.data) != self.user.username_key:
+            raise ValidationError(
+                f'Type your username, {self.user.username}, exactly as shown.'
+            )

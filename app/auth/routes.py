@@ -14,7 +14,16 @@ from flask import (
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import budgets, devices, links, security_log, sessions, signups, tokens
+from app import (
+    budgets,
+    deletion,
+    devices,
+    links,
+    security_log,
+    sessions,
+    signups,
+    tokens,
+)
 from app.auth import bp
 from app.auth.email import queue_pending_signup, request_password_reset
 from app.auth.forms import (
@@ -81,6 +90,8 @@ def login():
                 return answer
         elif user.check_password(form.password.data):
             account_try.refund()
+            if user.deleted_at is not None:
+                return deletion.scheduled_sign_in(user)
             next_page = safe_next_url(request.args.get('next'))
             remember = form.remember_me.data
             # Nothing is signed in yet, unless this browser is trusted.

@@ -19,7 +19,7 @@ from flask_mail import Message
 
 from app.dbtypes import utcnow
 from app.extensions import db
-from app.outbox import queue
+from app.outbox import queue, upkeep
 from app.outbox.models import OutboxMessage
 from app.outbox.transport import (
     PermanentFailure,
@@ -151,6 +151,7 @@ class OutboxSender:
                 lease = 4 * config['MAIL_TIMEOUT'] + 60
                 queue.release_stale(timedelta(seconds=lease))
                 queue.prune(timedelta(seconds=config['MAIL_RETENTION']))
+                upkeep.run(self.app)  # features' periodic tasks (account purge)
                 self._last_upkeep = time.monotonic()
             rows = queue.claim(BATCH_SIZE, self.name)
         finally:
