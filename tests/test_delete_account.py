@@ -13,6 +13,7 @@ from app.dbtypes import utcnow
 from app.mfa.models import Authenticator, RecoveryCode
 from app.models import User
 from app.outbox import upkeep
+from app.security_log import SecurityEvent
 from app.sessions import UserSession
 from app.testing import PASSWORD, AuthActions
 from app.testing.data import add_posts, make_user
@@ -198,15 +199,24 @@ def test_the_purge_leaves_nothing_of_the_account(world, smtp):
     assert again.login(NAME).status_code == 302
 
 
-def test_the_purge_waits_for_the_grace_period(world):
+def test_the_purge_waits_for_the_grace_period_and_prunes_old_events(world):
     app, lena, _, _ = world
     delete(lena)
     with app.app_context():
         user = User.by_username(NAME)
         user.deleted_at = utcnow() - timedelta(days=13)
+        john = User.by_username('john')
+        old = SecurityEvent(user_id=john.id, event='login')
+        old.created_at = utcnow() - timedelta(days=91)
+        db.session.add(old)
         db.session.commit()
+        old_id = old.id
         assert deletion.purge() == 0
         assert User.by_username(NAME) is not None
+        assert db.session.get(SecurityEvent, old_id) is None
+        assert db.session.scalar(
+            sa.select(sa.func.count()).where(SecurityEvent.user_id == john.id)
+        )  # john's recent sign-in stays
 
 
 def test_the_mail_worker_runs_the_purge(world):
