@@ -5,7 +5,8 @@ A try is counted first, with one atomic increment per window, and given
 back afterwards if it turned out free (a right password, a sign-in that
 worked). Flask-Limiter's `deduct_when` does the opposite (tests before the
 request, counts after it), so 40 simultaneous failed sign-ins against a
-10/minute limit let 23 through; counted first, at most 10 pass.
+10/minute limit let 23 through (20 in tests/test_parallel_limits.py);
+counted first, at most 10 pass.
 
 Used for the per-client limits of the password forms (`limited`), the
 per-account sign-in and current-password budgets (`take`), and the mail

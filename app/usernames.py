@@ -41,8 +41,8 @@ def release(user: User, old_key: str) -> None:
     """After a rename (no commit): hold the old name for its owner; a name
     the owner takes back is no longer held."""
     days = current_app.config['USERNAME_HOLD_DAYS']
-    # No autoflush: a rename that lost a race must fail at the caller's
-    # commit (a form error), not here.
+    # Not flushing the rename here: a lost race must surface at the commit,
+    # where the caller turns it into a form error.
     with db.session.no_autoflush:
         db.session.execute(
             sa.delete(ReleasedUsername).where(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from app import db
 from app.dbtypes import utcnow
 from app.devices import KnownDevice
+from app.models import User
 from app.testing import PASSWORD, AuthActions
 from app.testing.mfa import turn_on_authenticator
 
@@ -214,3 +215,15 @@ def test_a_password_reset_ends_every_trust(make_app, smtp):
         '/reset_password/set-password', data={'password': NEW, 'password2': NEW}
     )
     assert AuthActions(laptop).login(password=NEW).location == '/login/verify'
+
+
+def test_this_wasnt_me_ends_every_trust(make_app, smtp):
+    app = make_app(**WINDOW)
+    laptop, _ = trusted_browser(app, smtp)
+    with app.app_context():
+        token = User.by_username('susan').make_token('not_me', 3600)
+    owner = app.test_client()
+    owner.get(f'/not_me/{token}')
+    assert owner.post('/not_me/confirm').location == '/login'
+    assert laptop.get('/index').status_code == 302  # signed out
+    assert AuthActions(laptop).login().location == '/login/verify'

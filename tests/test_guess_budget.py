@@ -1,14 +1,18 @@
 """One guess budget per account for every check of the current password,
 and the per-account sign-in failure limit (issue 21, point 1)."""
 
+import logging
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from app import db
+from app.extensions import limiter
+from app.forms import BaseForm
+from app.guesses import CurrentPassword
 from app.sessions import UserSession
-from app.testing import PASSWORD, AuthActions
+from app.testing import PASSWORD, AuthActions, free_port
 
 WRONG = 'not my password at all'
 LIMITS = {
@@ -132,3 +136,43 @@ def test_sign_in_failures_have_a_per_account_limit(make_app, smtp):
     # Another account is not affected.
     AuthActions(app.test_client(), smtp).register('maria', 'maria@example.com')
     assert AuthActions(fresh).login('maria').status_code == 302
+
+
+def test_with_the_store_down_the_budget_counts_in_the_process(make_app, smtp, caplog):
+    caplog.set_level(logging.INFO)
+    down = f'redis://127.0.0.1:{free_port()}'
+    app = make_app(**LIMITS, RATELIMIT_STORAGE_URI=down,
+                   RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True)  # fmt: skip
+    try:
+        thief, owner = signed_in(app, smtp, 2)
+        codes = [guess(thief, i).status_code for i in range(5)]
+        assert codes == [200, 200, 200, 200, 302]
+        assert guess(owner, 0, PASSWORD).status_code == 302
+    finally:
+        limiter._storage_dead = False
+        limiter._in_memory_fallback_enabled = False
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert (
+        len(warnings) == 1 and 'falling back to in-memory' in warnings[0].getMessage()
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def all_subclasses(cls) -> set[type]:
+    found = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= all_subclasses(sub)
+    return found
+
+
+def test_every_form_asking_for_the_current_password_uses_the_budget(app):
+    """A form added later that asks for `current_password` must check it
+    with the CurrentPassword validator (current_password_field() does)."""
+    asking = []
+    for form in all_subclasses(BaseForm):
+        field = getattr(form, 'current_password', None)
+        if field is not None:
+            asking.append(form.__name__)
+            validators = field.kwargs.get('validators', [])
+            assert any(isinstance(v, CurrentPassword) for v in validators), form
+    assert {'ChangePasswordForm', 'ChangeEmailForm', 'SignOutOthersForm'} <= set(asking)

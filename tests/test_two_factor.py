@@ -1,6 +1,7 @@
 """The authenticator app and the second sign-in step (issue 24, points 2,
 4 and 5): TOTP codes computed here with pyotp, as a phone would."""
 
+import threading
 from datetime import timedelta
 
 import pyotp
@@ -289,3 +290,52 @@ def test_an_operator_can_remove_the_factors_audited_and_noticed(make_app, smtp, 
     )  # no step pending: back to the sign-in page
     again = runner.invoke(args=['account', 'reset-two-factor', 'susan', '--yes'])
     assert 'has no second factor' in again.output
+
+
+def race(clients, data: dict) -> list:
+    """Post `data` to /login/verify from every client at the same instant;
+    [(client, response)]."""
+    barrier = threading.Barrier(len(clients))
+    answers = []
+
+    def post(client):
+        barrier.wait()
+        answers.append((client, client.post('/login/verify', data=data)))
+
+    threads = [threading.Thread(target=post, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return answers
+
+
+def test_one_code_posted_at_once_from_two_browsers_signs_in_once(make_app, smtp):
+    app = make_app(**WINDOW)
+    client, secret, codes = with_authenticator(app, smtp)
+    client.post('/logout')
+    browsers = [app.test_client() for _ in range(4)]
+    for browser in browsers:
+        assert AuthActions(browser).login().location == '/login/verify'
+    answers = race(browsers, {'code': fresh_code(app, secret)})
+    assert sorted(r.status_code for _, r in answers) == [200, 200, 200, 302]
+    waiting = [c for c, r in answers if r.status_code == 200]
+    answers = race(waiting, {'code': codes[0]})  # a recovery code too
+    assert sorted(r.status_code for _, r in answers) == [200, 200, 302]
+
+
+def test_a_key_changed_without_fallback_refuses_codes_without_a_500(
+    make_app, smtp, caplog
+):
+    app = make_app(**WINDOW)
+    client, secret, codes = with_authenticator(app, smtp)
+    client.post('/logout')
+    careless = make_app(
+        SECRET_KEY='a-new-secret-key-that-is-long-enough-for-hs256-11', **WINDOW
+    )
+    other = careless.test_client()
+    AuthActions(other).login()
+    refused = other.post('/login/verify', data={'code': fresh_code(app, secret)})
+    assert refused.status_code == 200 and b'That code is not right' in refused.data
+    assert any('SECRET_KEY_FALLBACKS' in r.getMessage() for r in caplog.records)
+    assert other.post('/login/verify', data={'code': codes[0]}).location == '/index'

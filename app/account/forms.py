@@ -42,9 +42,10 @@ class CurrentPasswordForm(BaseForm):
 class ReauthForm(BaseForm):
     """Prove it's you: the password, or a code from the authenticator app."""
 
+    # Optional: checked (against the guess budget) only when typed.
     current_password = PasswordField(
         'Password',
-        validators=[Optional(), Length(max=MAX_PASSWORD)],
+        validators=[Optional(), Length(max=MAX_PASSWORD), CurrentPassword()],
         render_kw={'autocomplete': 'current-password'},
     )
     code = StringField(
@@ -55,8 +56,9 @@ class ReauthForm(BaseForm):
     )
     submit = SubmitField('Continue')
 
-    def __init__(self, has_code: bool, *args, **kwargs):
+    def __init__(self, user: User, has_code: bool, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         if not has_code:
             del self['code']
 

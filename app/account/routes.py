@@ -4,7 +4,7 @@ emailed links that confirm or undo an email change."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app import budgets, devices, guesses, reauth, security_log, sessions
+from app import budgets, devices, reauth, security_log, sessions
 from app.account import bp
 from app.account.email import queue_email_change
 from app.account.forms import (
@@ -36,7 +36,7 @@ def settings():
 def reauthenticate():
     """Prove it's you before a sensitive change, then go back to it."""
     user = current_user._get_current_object()
-    form = ReauthForm(has_code=Authenticator.enabled_for(user))
+    form = ReauthForm(user, has_code=Authenticator.enabled_for(user))
     back = safe_next_url(request.args.get('next')) or url_for('account.settings')
     if form.validate_on_submit() and _proof_accepted(user, form):
         reauth.mark_proven()
@@ -49,13 +49,11 @@ def reauthenticate():
 
 
 def _proof_accepted(user, form: ReauthForm) -> bool:
-    """Check the password (or code): every wrong answer counts against the
-    account's one guess budget; past it this session is signed out."""
+    """The password (checked by the form) or a code: every wrong answer
+    counts against the account's one guess budget; past it this session is
+    signed out."""
     if form.current_password.data:
-        if guesses.check_current_password(user, form.current_password.data):
-            return True
-        form.current_password.errors.append(guesses.WRONG)
-        return False
+        return True
     kind, spent = checked_code(user, form.code.data, recovery=False)
     if spent:
         end_guessing_session()

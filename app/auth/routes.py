@@ -212,7 +212,7 @@ def reset_password_request():
     if form.validate_on_submit():
         job = request_password_reset(form.email.data)
         db.session.commit()
-        audit('reset_requested', email=mask_email(form.email.data), job=job.id)
+        audit('reset_requested', email=mask_email(form.email.data), job=job and job.id)
         flash(RESET_SENT, 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(
@@ -276,7 +276,7 @@ def reset_link_problem(reason):
         if user is not None:
             job = request_password_reset(user.email)
             db.session.commit()
-            audit('reset_requested_again', account=user.id, job=job.id)
+            audit('reset_requested_again', account=user.id, job=job and job.id)
         flash(RESET_SENT, 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(

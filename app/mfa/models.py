@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import pyotp
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import current_app
 
 from app import devices
 from app.dbtypes import UTCDateTime, utcnow
@@ -70,6 +71,13 @@ class Authenticator(db.Model):
     def context(self) -> str:
         return f'authenticator:{self.user_id}'
 
+    def can_open(self) -> bool:
+        try:
+            unseal(self.secret, self.context())
+        except ValueError:
+            return False
+        return True
+
     def totp(self) -> pyotp.TOTP:
         secret, current = unseal(self.secret, self.context())
         if not current:  # opened with a fallback key: seal it under the new one
@@ -86,7 +94,17 @@ class Authenticator(db.Model):
         code = re.sub(r'\s', '', code or '')
         if not re.fullmatch(r'\d{6}', code):
             return False
-        totp = self.totp()
+        try:
+            totp = self.totp()
+        except ValueError:
+            # Recovery codes still work; the operator must restore the key.
+            current_app.logger.error(
+                'authenticator secret of account %s cannot be opened: was '
+                'SECRET_KEY changed without listing the old one in '
+                'SECRET_KEY_FALLBACKS?',
+                self.user_id,
+            )
+            return False
         now = totp.timecode(at or utcnow())
         for step in (now - 1, now, now + 1):
             if step > self.last_step and hmac.compare_digest(

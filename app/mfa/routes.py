@@ -56,7 +56,7 @@ def setup():
     if authenticator is not None and authenticator.enabled_at is not None:
         flash('The authenticator app is already on.', 'info')
         return redirect(url_for('mfa.status'))
-    if authenticator is None:
+    if authenticator is None or not authenticator.can_open():
         authenticator = Authenticator.begin(user)
         db.session.commit()
     form = SetupForm()
@@ -96,7 +96,7 @@ def disable():
     """Turn the authenticator app off; its recovery codes go with it."""
     user = _user()
     form = DisableForm()
-    if Authenticator.of(user) is None:
+    if not Authenticator.enabled_for(user):
         return redirect(url_for('mfa.status'))
     if form.validate_on_submit():
         remove_second_factor(user)
