@@ -68,11 +68,28 @@ def restorable(user: User) -> bool:
     return user.deleted_at is not None and utcnow() < restorable_until(user)
 
 
-def schedule(user: User) -> None:
+def _set_deleted_at(user: User, value, was_deleted: bool) -> bool:
+    """Compare-and-set, so of two simultaneous deletes (or restores) of one
+    account exactly one goes on; the other changes nothing."""
+    state = User.deleted_at.is_not(None) if was_deleted else User.deleted_at.is_(None)
+    result = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id, state)
+        .values(deleted_at=value)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    user.deleted_at = value
+    return True
+
+
+def schedule(user: User) -> bool:
     """Delete the account as far as anyone can see, now (no commit): every
     session ends, posts and follows are held aside, and the restore link
-    is queued to its address."""
-    user.deleted_at = utcnow()
+    is queued to its address. False if it was deleted meanwhile."""
+    if not _set_deleted_at(user, utcnow(), was_deleted=False):
+        return False
     sessions.revoke_all(user)
     db.session.execute(sa.delete(PendingSignIn).where(PendingSignIn.user_id == user.id))
     _move(Post.__table__, HeldPost.__table__, Post.user_id == user.id)
@@ -81,10 +98,11 @@ def schedule(user: User) -> None:
     _move(followers, held_follow, either)
     security_log.record('deletion_scheduled', user)
     queue_restore_link(user)
+    return True
 
 
-def _move(source: sa.Table, target: sa.Table, where) -> None:
-    columns = [c.name for c in source.columns]
+def _move(source: sa.Table, target, where, skip: str = '') -> None:
+    columns = [c.name for c in source.columns if c.name != skip]
     picked = sa.select(*(source.c[name] for name in columns)).where(where)
     db.session.execute(sa.insert(target).from_select(columns, picked))
     db.session.execute(sa.delete(source).where(where))
@@ -113,28 +131,34 @@ def build_restore_link(row: OutboxMessage) -> Message | None:
     )
 
 
-def restore(user: User) -> None:
-    """Bring the account back as it was (no commit). Follows with another
-    account that is itself deleted stay held until that one is restored."""
-    user.deleted_at = None
+def restore(user: User) -> bool:
+    """Bring the account back as it was (no commit); False if it was
+    restored meanwhile. Follows with another account that is itself
+    deleted stay held until that one is restored."""
+    if not _set_deleted_at(user, None, was_deleted=True):
+        return False
     _restore_posts(user.id)
     f, gone = held_follow.c, sa.select(User.id).where(User.deleted_at.is_not(None))
     mine = sa.or_(f.follower_id == user.id, f.followed_id == user.id)
     others_here = sa.and_(f.follower_id.not_in(gone), f.followed_id.not_in(gone))
     _move(held_follow, followers, sa.and_(mine, others_here))
     security_log.record('deletion_cancelled', user)
+    return True
 
 
 def _restore_posts(user_id: int) -> None:
     """Back with their ids; SQLite gives a new post the highest id plus one,
-    so an id taken meanwhile comes back as a new one (same text and time)."""
+    so an id another post took meanwhile comes back as a new one (same text
+    and time), numbered after all the others."""
     held, post = HeldPost.__table__, Post.__table__
     mine = held.c.user_id == user_id
-    _move(held, post, sa.and_(mine, ~sa.exists().where(post.c.id == held.c.id)))
-    rest = [c.name for c in held.columns if c.name != 'id']
-    picked = sa.select(*(held.c[name] for name in rest)).where(mine)
-    db.session.execute(sa.insert(post).from_select(rest, picked))
-    db.session.execute(sa.delete(held).where(mine))
+    names = [c.name for c in held.columns]
+    free = ~sa.exists().where(post.c.id == held.c.id)
+    picked = sa.select(*(held.c[name] for name in names)).where(mine, free)
+    db.session.execute(sa.insert(post).from_select(names, picked))
+    back = sa.exists().where(post.c.id == held.c.id, post.c.user_id == user_id)
+    db.session.execute(sa.delete(held).where(mine, back))
+    _move(held, post, mine, skip='id')
 
 
 def due() -> list[int]:

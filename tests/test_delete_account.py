@@ -3,6 +3,7 @@ once, restorable from an emailed link for the grace period, then purged
 so that nothing of it remains in any table."""
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -253,9 +254,10 @@ def test_posts_come_back_even_if_their_ids_were_taken(make_app):
         add_posts(john, 1, start=utcnow())
         deletion.restore(lena)
         db.session.commit()
-        bodies = set(db.session.scalars(sa.text('SELECT body FROM post')))
+        bodies = db.session.scalars(sa.text('SELECT body FROM post')).all()
+        assert len(bodies) == 6  # three of Lena's, three of John's
         held = db.session.scalar(sa.text('SELECT count(*) FROM held_post'))
-    assert bodies == {f'{NAME} post {i}' for i in range(3)} | {
+    assert set(bodies) == {f'{NAME} post {i}' for i in range(3)} | {
         'john post 0',
         'john post 1',
     }
@@ -275,3 +277,34 @@ def test_a_follow_between_two_deleted_accounts_waits_for_both(world):
         db.session.commit()
         assert users[NAME].followers_count() == 1
         assert users[NAME].following_count() == 1
+
+
+def test_one_restore_link_pressed_twice_at_once_restores_once(world, smtp):
+    app, lena, _, _ = world
+    delete(lena)
+    text = smtp.take('scheduled for deletion', EMAIL).get_body(('plain',)).get_content()
+    path = RESTORE_LINK.search(text)[1]
+    clients = [app.test_client() for _ in range(2)]
+    for client in clients:
+        assert client.get(path).location == '/restore_account/confirm'
+    barrier, statuses = threading.Barrier(2), []
+
+    def press(client):
+        barrier.wait()
+        statuses.append(client.post('/restore_account/confirm').status_code)
+
+    threads = [threading.Thread(target=press, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [302, 302]
+    with app.app_context():
+        user_id = User.by_username(NAME).id
+        events = db.session.scalars(
+            sa.select(SecurityEvent.event).where(SecurityEvent.user_id == user_id)
+        ).all()
+        posts = db.session.scalar(
+            sa.text('SELECT count(*) FROM post WHERE user_id = :u'), {'u': user_id}
+        )
+    assert events.count('deletion_cancelled') == 1 and posts == 3

@@ -86,7 +86,7 @@ def delete_account():
     user = current_user._get_current_object()
     form = DeleteAccountForm(user)
     if form.validate_on_submit():
-        deletion.schedule(user)
+        deletion.schedule(user)  # False: deleted meanwhile, from elsewhere
         db.session.commit()
         logout_user()
         until = deletion.restorable_until(user).strftime('%-d %B %Y')
@@ -138,13 +138,12 @@ def restore_account(token):
     if user is not None and not deletion.restorable(user):
         user, reason = None, 'expired'  # the grace period is over
     if user is None:
-        links.forget('account.restore_account')
-        audit('link_rejected', purpose=deletion.PURPOSE, reason=reason)
-        flash(LINK_REFUSED.get(reason, LINK_REFUSED['invalid']), 'warning')
-        return redirect(url_for('auth.login'))
+        return _restore_refused(reason)
     form = ConfirmForm()
     if form.validate_on_submit():
-        deletion.restore(user)
+        if not deletion.restore(user):  # the same link, pressed twice at once
+            db.session.rollback()
+            return _restore_refused('used')
         db.session.commit()
         links.forget('account.restore_account')
         session.pop(deletion.SESSION_KEY, None)
@@ -153,3 +152,10 @@ def restore_account(token):
     return render_template(
         'account/restore_account.html', title='Restore your account', form=form
     )
+
+
+def _restore_refused(reason: str):
+    links.forget('account.restore_account')
+    audit('link_rejected', purpose=deletion.PURPOSE, reason=reason)
+    flash(LINK_REFUSED.get(reason, LINK_REFUSED['invalid']), 'warning')
+    return redirect(url_for('auth.login'))
