@@ -13,6 +13,7 @@ from app.dbtypes import utcnow
 from app.models import User
 from app.security_log import SecurityEvent
 from app.testing import PASSWORD, AuthActions
+from app.testing.mfa import turn_on_authenticator
 
 CHROME = {
     'User-Agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 '
@@ -141,3 +142,26 @@ def test_the_log_is_paged_and_keeps_ninety_days(app, smtp):
 def test_the_log_needs_a_sign_in(client):
     response = client.get('/security_log')
     assert response.status_code == 302 and '/login' in response.location
+
+
+def test_factor_changes_and_a_new_browser_are_logged_with_their_notices(make_app, smtp):
+    app = make_app(REAUTH_WINDOW=600)
+    client = signed_in(app, smtp)
+    turn_on_authenticator(client)
+    notice = smtp.take('An authenticator app was added', 'susan@example.com')
+    event_id = LOG_LINK.search(notice.get_body(('plain',)).get_content())[1]
+    assert b'Authenticator app added' in client.get(f'/security_log/{event_id}').data
+    client.post('/two_factor/disable')
+    smtp.take('The authenticator app was removed', 'susan@example.com')
+    laptop = AuthActions(app.test_client())
+    assert laptop.login(headers=CHROME).status_code == 302
+    notice = smtp.take('New sign-in from a browser', 'susan@example.com')
+    event_id = LOG_LINK.search(notice.get_body(('plain',)).get_content())[1]
+    page = client.get(f'/security_log/{event_id}').get_data(as_text=True)
+    assert 'Signed in from a new browser' in page and 'Chrome on Windows' in page
+    assert events(app)[:4] == [
+        'login',
+        'new_browser_notice',
+        'authenticator_removed',
+        'authenticator_added',
+    ]
