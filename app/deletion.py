@@ -211,10 +211,13 @@ def erase(user_id: int) -> None:
         f = table.c
         either = sa.or_(f.follower_id == user_id, f.followed_id == user_id)
         db.session.execute(sa.delete(table).where(either))
-    # Mail to the account's address, queued or kept for the record.
-    db.session.execute(
-        sa.delete(OutboxMessage).where(OutboxMessage.recipients == email)
-    )
+    # Mail to the account's address, and mail about it to another (a new
+    # address to confirm): queued, or kept for the record. Payloads are
+    # json.dumps output, so the account id reads `"user": 5` then , or }.
+    about = [f'%"user": {user_id}{end}%' for end in (',', '}')]
+    outbox = OutboxMessage
+    mail = sa.or_(outbox.recipients == email, *map(outbox.payload.like, about))
+    db.session.execute(sa.delete(outbox).where(mail))
     security_log.erase(user_id)
     db.session.execute(sa.delete(User).where(User.id == user_id))
 

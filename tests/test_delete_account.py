@@ -161,9 +161,11 @@ def user_columns() -> list[tuple[str, str]]:
 
 def furnish(app, lena: AuthActions) -> None:
     """Give Lena a second factor, recovery codes, a renamed name held for
-    her, and mail in the queue, so the purge has every kind of row."""
+    her, and mail to another address, so the purge has every kind of row."""
     lena.client.post('/edit_profile', data={'username': 'lena_renamed'})
     lena.client.post('/edit_profile', data={'username': NAME})
+    new = lena.client.post('/change_email', data={'email': 'lena.new@example.com'})
+    assert new.status_code == 302  # a confirmation queued to another address
     with app.app_context():
         user = User.by_username(NAME)
         Authenticator.begin(user)
