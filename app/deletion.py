@@ -161,10 +161,13 @@ def _restore_posts(user_id: int) -> None:
     _move(held, post, mine, skip='id')
 
 
+def _past_grace():
+    return User.deleted_at <= utcnow() - grace()
+
+
 def due() -> list[int]:
     """Accounts whose grace period has passed."""
-    cutoff = utcnow() - grace()
-    query = sa.select(User.id).where(User.deleted_at <= cutoff).order_by(User.id)
+    query = sa.select(User.id).where(_past_grace()).order_by(User.id)
     return list(db.session.scalars(query))
 
 
@@ -174,9 +177,8 @@ def purge() -> int:
     many accounts were removed."""
     removed = 0
     for user_id in due():
-        erase(user_id)
+        removed += erase(user_id)
         db.session.commit()
-        removed += 1
     security_log.prune()
     db.session.commit()
     return removed
@@ -189,12 +191,21 @@ def purge_in_upkeep() -> None:
         current_app.logger.info('purged accounts past their grace period')
 
 
-def erase(user_id: int) -> None:
-    """Every row of the account (no commit). Child rows go first, so the
-    foreign keys hold on every database."""
+def erase(user_id: int) -> bool:
+    """Every row of the account (no commit); False if another purge took it
+    or its owner restored it since it was found due. Child rows go first,
+    so the foreign keys hold on every database."""
+    # The claim: a row lock (PostgreSQL) or the write lock (SQLite) that a
+    # concurrent purge or restore waits for, then finds nothing to do.
+    claim = db.session.execute(
+        sa.update(User)
+        .where(User.id == user_id, _past_grace())
+        .values(deleted_at=User.deleted_at)
+        .execution_options(synchronize_session=False)
+    )
+    if claim.rowcount != 1:
+        return False
     email = db.session.scalar(sa.select(User.email).where(User.id == user_id))
-    if email is None:
-        return
     by_user = (
         Post,
         HeldPost,
@@ -220,6 +231,7 @@ def erase(user_id: int) -> None:
     db.session.execute(sa.delete(outbox).where(mail))
     security_log.erase(user_id)
     db.session.execute(sa.delete(User).where(User.id == user_id))
+    return True
 
 
 SESSION_KEY = 'deletion_scheduled'

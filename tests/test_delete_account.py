@@ -312,3 +312,31 @@ def test_one_restore_link_pressed_twice_at_once_restores_once(world, smtp):
             sa.text('SELECT count(*) FROM post WHERE user_id = :u'), {'u': user_id}
         )
     assert events.count('deletion_cancelled') == 1 and posts == 3
+
+
+def test_two_purges_at_once_remove_the_account_once(world):
+    """The mail worker runs the purge in every process that sends mail."""
+    app, lena, _, _ = world
+    delete(lena)
+    with app.app_context():
+        user = User.by_username(NAME)
+        user.deleted_at = utcnow() - timedelta(days=15)
+        db.session.commit()
+    barrier, removed = threading.Barrier(2), []
+
+    def purge():
+        with app.app_context():
+            barrier.wait()
+            removed.append(deletion.purge())
+
+    threads = [threading.Thread(target=purge) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(removed) == [0, 1]
+    with app.app_context():
+        lines = db.session.scalars(
+            sa.select(SecurityEvent.event).where(SecurityEvent.user_id.is_(None))
+        ).all()
+    assert lines == ['account_deleted']
