@@ -77,8 +77,7 @@ class User(UserMixin, db.Model):
     avatar_seed: so.Mapped[str] = so.mapped_column(
         sa.String(32), default=new_avatar_seed
     )
-    # The owner deleted the account: hidden, its posts and follows held aside
-    # until restored or purged (app.deletion).
+    # Deleted by its owner: hidden until restored or purged (app.deletion).
     deleted_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime(), index=True)
 
     posts: so.WriteOnlyMapped['Post'] = so.relationship(back_populates='author')
