@@ -33,7 +33,8 @@ EVENTS_PER_PAGE = 25
 @login_required
 def security_log_page():
     """The account's security events for SECURITY_LOG_DAYS, newest first."""
-    number = max(1, request.args.get('page', 1, type=int) or 1)
+    # Bounded, as on the list pages: no OFFSET past what a database takes.
+    number = min(max(1, request.args.get('page', 1, type=int)), 100_000)
     query = security_log.events_of(current_user)
     rows = db.session.scalars(
         query.limit(EVENTS_PER_PAGE + 1).offset((number - 1) * EVENTS_PER_PAGE)
