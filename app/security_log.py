@@ -96,11 +96,16 @@ class SecurityEvent(db.Model):
 
 
 def record(
-    event: str, user: User | int | None, private: dict | None = None, **fields
+    event: str,
+    user: User | int | None,
+    private: dict | None = None,
+    origin: dict | None = None,
+    **fields,
 ) -> int:
     """Add the event to this transaction and write its audit line; `fields`
-    go to both, `private` only to the audit line. Returns the event's id,
-    for a notice to link to.
+    go to both, `private` only to the audit line; `origin` is where() of
+    the request that caused it, when that was earlier (default: now).
+    Returns the event's id, for a notice to link to.
 
     Inserted on the session's connection: no autoflush, so a change still
     pending in the session fails at the caller's commit, as it would have.
@@ -108,14 +113,21 @@ def record(
     assert event in LABELS, event
     user_id = user.id if isinstance(user, User) else user
     shown = {k: v for k, v in fields.items() if v is not None}
-    values = {'user_id': user_id, 'event': event, 'created_at': utcnow(), **_where()}
+    place = origin or where()
+    values = {
+        'user_id': user_id,
+        'event': event,
+        'created_at': utcnow(),
+        'address': str(place.get('address', ''))[:64],
+        'browser': str(place.get('browser', ''))[:160],
+    }
     values['detail'] = json.dumps(shown, sort_keys=True)[:200] if shown else None
     result = db.session.connection().execute(sa.insert(SecurityEvent), values)
     audit(event, account=user_id, **fields, **(private or {}))
     return result.inserted_primary_key[0]
 
 
-def _where() -> dict:
+def where() -> dict:
     """Roughly where from and which browser family (no versions)."""
     if not has_request_context():
         return {'address': 'the server', 'browser': 'an operator'}

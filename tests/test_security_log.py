@@ -84,8 +84,15 @@ def test_email_change_sessions_and_reset_are_logged(app, smtp):
                                        'current_password': PASSWORD})  # fmt: skip
     client.post('/sessions', data={'current_password': PASSWORD})
     client.post('/logout')
-    client.post('/reset_password_request', data={'email': 'susan@example.com'})
+    data = {'email': 'susan@example.com'}
+    client.post('/reset_password_request', data=data, headers=CHROME)
     smtp.take('Reset Your Password', 'susan@example.com')
+    with app.app_context():
+        asked = db.session.scalar(
+            sa.select(SecurityEvent).where(SecurityEvent.event == 'reset_email_queued')
+        )
+        # Recorded by the mail sender, with where the request came from.
+        assert (asked.browser, asked.address) == ('Chrome on Windows', '127.0.0.x')
     assert events(app)[:3] == ['reset_email_queued', 'sessions_revoked',
                                'email_change_requested']  # fmt: skip
 

@@ -39,7 +39,10 @@ def _urgent() -> dict:
 
 def request_password_reset(email: str) -> OutboxMessage:
     """Queue a reset for whatever account `email` belongs to, if any."""
-    return enqueue(RESET_REQUEST, [email], **_urgent())
+    # Where it was asked from, for the security log: the account is found
+    # only at send time.
+    data = {'origin': security_log.where()}
+    return enqueue(RESET_REQUEST, [email], data=data, **_urgent())
 
 
 def queue_reset_email(user: User) -> OutboxMessage:
@@ -72,7 +75,10 @@ def resolve_reset_request(row: OutboxMessage) -> Message | None:
         return None
     rewrite(row, kind=RESET_EMAIL, recipients=user.email)
     # Committed by the sender with the rewrite.
-    security_log.record('reset_email_queued', user, private={'job': row.id})
+    origin = row.data.get('origin')
+    security_log.record(
+        'reset_email_queued', user, private={'job': row.id}, origin=origin
+    )
     return reset_message(user)
 
 
