@@ -6,8 +6,9 @@ browser not seen before" and "too many wrong passwords". Each says when
 from flask import has_request_context, request
 from flask_mail import Message
 
+from app import security_log
 from app.dbtypes import utcnow
-from app.email import build_message, public_url
+from app.email import build_message
 from app.extensions import db
 from app.models import User
 from app.outbox import OutboxMessage, enqueue, handler
@@ -75,8 +76,6 @@ def build_notice(row: OutboxMessage) -> Message | None:
     token = user.make_token('not_me', NOT_ME_EXPIRES)
     event = data['event']
     message = FACTOR_EVENTS.get(event, '').format(remaining=data.get('remaining'))
-    log = data.get('log')  # its line in the security log
-    log_url = public_url('account.security_event', event_id=log) if log else None
     return build_message(
         SUBJECTS[event],
         row.recipients,
@@ -84,6 +83,6 @@ def build_notice(row: OutboxMessage) -> Message | None:
         user=user,
         token=token,
         message=message,
-        log_url=log_url,
+        log_url=security_log.event_url(data.get('log')),
         **{k: data.get(k) for k in ('when', 'address', 'browser')},
     )

@@ -17,6 +17,7 @@ from flask import current_app, has_request_context, request
 from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM
 from app.agents import parse as parse_agent
 from app.dbtypes import UTCDateTime, utcnow
+from app.email import public_url
 from app.extensions import db
 from app.models import User
 from app.security import audit
@@ -136,6 +137,13 @@ def where() -> dict:
         'address': approximate_address(request.remote_addr or ''),
         'browser': f'{browser or UNKNOWN_BROWSER} on {system or UNKNOWN_SYSTEM}',
     }
+
+
+def event_url(event_id: int | None) -> str | None:
+    """The public link to one event, for the notice that tells of it."""
+    if not event_id:
+        return None
+    return public_url('account.security_event', event_id=event_id)
 
 
 def kept_since() -> datetime:

@@ -13,6 +13,7 @@ from app.dbtypes import utcnow
 from app.models import User
 from app.security_log import SecurityEvent
 from app.testing import PASSWORD, AuthActions
+from app.testing.links import emailed_path, use_link
 from app.testing.mfa import turn_on_authenticator
 
 CHROME = {
@@ -173,3 +174,17 @@ def test_factor_changes_and_a_new_browser_are_logged_with_their_notices(make_app
         'authenticator_removed',
         'authenticator_added',
     ]
+
+
+def test_the_email_changed_notice_links_to_its_event(app, smtp):
+    client = signed_in(app, smtp)
+    data = {'email': 'new@example.com', 'current_password': PASSWORD}
+    assert client.post('/change_email', data=data).status_code == 302
+    confirm = smtp.take('Confirm your new email address', 'new@example.com')
+    assert use_link(client, emailed_path(confirm)).status_code == 302
+    notice = smtp.take('Your email address was changed', 'susan@example.com')
+    for part in ('plain', 'html'):
+        text = notice.get_body((part,)).get_content()
+        event_id = LOG_LINK.search(text)[1]
+    page = client.get(f'/security_log/{event_id}')
+    assert b'Email address changed' in page.data

@@ -8,6 +8,7 @@ instead of a link, so the change page answers the same either way."""
 
 from flask_mail import Message
 
+from app import security_log
 from app.auth.email import account, confirmation_message, confirmation_urgency
 from app.email import build_message
 from app.models import User
@@ -69,5 +70,6 @@ def build_email_changed_notice(row: OutboxMessage) -> Message | None:
         user=user,
         token=token,
         new_email=new,
+        log_url=security_log.event_url(row.data.get('log')),
         **{k: row.data.get(k) for k in ('when', 'address', 'browser')},
     )

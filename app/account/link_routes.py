@@ -94,8 +94,9 @@ def _apply_confirmation(user: User, new_email: str | None):
         if email_taken(new_email, except_user=user):
             return _link_refused('account.confirm_email', 'used', 'change_email')
         user.email = new_email
-        queue_email_changed_notice(user, old_email, new_email, request_context())
-        security_log.record('email_changed', user.id)
+        log = security_log.record('email_changed', user.id)
+        context = {**request_context(), 'log': log}
+        queue_email_changed_notice(user, old_email, new_email, context)
     user.email_confirmed = True
     if not commit_unless_conflict():
         return _link_refused('account.confirm_email', 'used', 'change_email')
