@@ -165,6 +165,11 @@ class Config:
     REAUTH_WINDOW = env_int('REAUTH_WINDOW', 600)
     # Days "Trust this browser" skips the second sign-in step.
     TRUSTED_BROWSER_DAYS = env_int('TRUSTED_BROWSER_DAYS', 30)
+    # Days /security_log shows an event; the purge removes older ones.
+    SECURITY_LOG_DAYS = env_int('SECURITY_LOG_DAYS', 90)
+    # Days a deleted account can be restored from its emailed link; then
+    # `flask account purge` (and the mail worker) removes it for good.
+    ACCOUNT_DELETION_GRACE = env_int('ACCOUNT_DELETION_GRACE', 14)
     # Off: local identicons from a random seed; on: Gravatar (see README).
     GRAVATAR = env_bool('GRAVATAR', False)
     LOG_TO_STDOUT = env_bool('LOG_TO_STDOUT')

@@ -9,6 +9,7 @@ import click
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 
+from app import deletion, security_log
 from app.auth.email import reset_message
 from app.dbtypes import utcnow
 from app.email import send_email
@@ -20,7 +21,6 @@ from app.outbox import OutboxMessage, Status
 from app.outbox.doctor import examine
 from app.outbox.queue import backlog
 from app.passkeys.models import Passkey
-from app.security import audit
 
 bp = Blueprint('cli', __name__, cli_group=None)
 
@@ -213,11 +213,25 @@ def reset_two_factor(username, yes, reason):
     if not had_factor and not passkeys:
         click.echo(f'{user.username} has no second factor: nothing to do.')
         return
-    queue_notice(user, 'two_factor_reset')
+    private = {
+        'reason': reason[:200] or None,
+        'operator': os.environ.get('USER'),
+        'passkeys': passkeys,
+    }
+    log = security_log.record('two_factor_reset_by_operator', user, private=private)
+    queue_notice(user, 'two_factor_reset', log=log)
     db.session.commit()
-    audit('two_factor_reset_by_operator', account=user.id, reason=reason[:200] or None,
-          operator=os.environ.get('USER') or None, passkeys=passkeys)  # fmt: skip
     click.echo(
         f'Removed the second factor of {user.username} and {passkeys} '
         'passkey(s); a notice is queued.'
     )
+
+
+@account.command()
+def purge():
+    """Remove for good every account deleted more than ACCOUNT_DELETION_GRACE
+    days ago (its posts, follows, sessions, factors and mail; its username
+    and address become free), and security events older than
+    SECURITY_LOG_DAYS. The mail worker also runs this periodically."""
+    removed = deletion.purge()
+    click.echo(f'{removed} account(s) purged.')

@@ -12,7 +12,7 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 from wtforms.validators import ValidationError
 
-from app import budgets, sessions
+from app import budgets, security_log, sessions
 from app.notices import queue_notice
 from app.security import audit
 
@@ -33,8 +33,10 @@ def check_current_password(user, password: str) -> bool:
     if taken.ok and not taken.spent_now:
         return False
     if taken.spent_now:  # once per window: later tries are over the budget
-        queue_notice(user, 'password_guesses')  # committed with the sign-out
-    audit('password_guess_budget_spent', account=user.id)
+        log = security_log.record('password_guess_budget_spent', user)
+        queue_notice(user, 'password_guesses', log=log)  # committed below
+    else:
+        audit('password_guess_budget_spent', account=user.id)
     sessions.sign_out()  # this session, on the server (commits)
     flash(SIGNED_OUT, 'danger')
     # Not a form error: the session that was guessing has ended.

@@ -36,3 +36,9 @@ def new_avatar_seed() -> str:
     """What a local identicon is drawn from: random, so an avatar says
     nothing about the email address (a hash of it would)."""
     return secrets.token_hex(16)
+
+
+def username_key_default(context) -> str:
+    """The canonical name as a column default, for bulk inserts, which
+    bypass the ORM's `validates` hook."""
+    return canonical_username(context.get_current_parameters()['username'])

@@ -17,14 +17,9 @@ from app.identity import (
     hash_password,
     new_avatar_seed,
     password_matches,
+    username_key_default,
 )
 from app.urls import avatar_url_maker
-
-
-def _username_key_default(context) -> str:
-    """For bulk inserts, which bypass the ORM's `validates` hook."""
-    return canonical_username(context.get_current_parameters()['username'])
-
 
 followers = sa.Table(
     'followers',
@@ -40,7 +35,7 @@ class User(UserMixin, db.Model):
     # Shown as typed; unique and looked up by its canonical form.
     username: so.Mapped[str] = so.mapped_column(sa.String(64))
     username_key: so.Mapped[str] = so.mapped_column(
-        sa.String(64), index=True, unique=True, default=_username_key_default
+        sa.String(64), index=True, unique=True, default=username_key_default
     )
     # Always stored normalized and lower-cased, so lookups are exact.
     email: so.Mapped[str] = so.mapped_column(sa.String(254), index=True, unique=True)
@@ -56,6 +51,8 @@ class User(UserMixin, db.Model):
     avatar_seed: so.Mapped[str] = so.mapped_column(
         sa.String(32), default=new_avatar_seed
     )
+    # Deleted by its owner: hidden until restored or purged (app.deletion).
+    deleted_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime(), index=True)
 
     posts: so.WriteOnlyMapped['Post'] = so.relationship(back_populates='author')
     following: so.WriteOnlyMapped['User'] = so.relationship(
@@ -296,4 +293,4 @@ def _profile_query() -> sa.Select:
         sa.exists()
         .where(f.c.follower_id == viewer, f.c.followed_id == User.id)
         .label('is_followed'),
-    ).where(User.username_key == sa.bindparam('key'))
+    ).where(User.username_key == sa.bindparam('key'), User.deleted_at.is_(None))

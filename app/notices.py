@@ -8,6 +8,7 @@ an operator). Each says when
 from flask import has_request_context, request
 from flask_mail import Message
 
+from app import security_log
 from app.dbtypes import utcnow
 from app.email import build_message
 from app.extensions import db
@@ -92,5 +93,6 @@ def build_notice(row: OutboxMessage) -> Message | None:
         user=user,
         token=token,
         message=message,
+        log_url=security_log.event_url(data.get('log')),
         **{k: data.get(k) for k in ('when', 'address', 'browser')},
     )

@@ -69,7 +69,7 @@ _LOAD_USER = (
     )
     .join(UserSession, UserSession.user_id == User.id)
     .where(UserSession.token_hash == sa.bindparam('token_hash'))
-    .where(UserSession.revoked_at.is_(None))
+    .where(UserSession.revoked_at.is_(None), User.deleted_at.is_(None))
     .where(UserSession.last_seen > sa.bindparam('idle_since'))
     .where(UserSession.created_at > sa.bindparam('born_since'))
 )

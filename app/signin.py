@@ -5,7 +5,7 @@ this browser in."""
 
 from flask import redirect, url_for
 
-from app import devices, sessions
+from app import devices, security_log, sessions
 from app.models import User
 from app.notices import queue_notice
 from app.security import audit
@@ -26,11 +26,12 @@ def complete_sign_in(
     """Sign this browser in (commits) and go on to `next_page`; `trust`
     skips the second step here for TRUSTED_BROWSER_DAYS."""
     if is_new_browser(user):
-        queue_notice(user, 'new_sign_in')  # committed with the sign-in
+        log = security_log.record('new_browser_notice', user)
+        queue_notice(user, 'new_sign_in', log=log)  # committed with the sign-in
     device_hash = devices.remember(user)
     if trust:
         devices.trust(user, device_hash)
         audit('browser_trusted', account=user.id)
+    security_log.record('login', user)  # committed with the sign-in
     sessions.sign_in(user, remember=remember, device_hash=device_hash)
-    audit('login', account=user.id)
     return redirect(next_page or url_for('main.index'))

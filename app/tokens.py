@@ -28,6 +28,8 @@ STATE = {
     'approve_email': ('password_hash', 'email'),
     # Survives a password change (an intruder's), dies with the address.
     'not_me': ('email',),
+    # Dies with the restore (or a new deletion) and with the address.
+    'restore_account': ('deleted_at', 'email'),
     # A pending sign-up (app.signups), not an account: it is deleted when
     # used, so its links die with it.
     'confirm_signup': ('email', 'password_hash'),

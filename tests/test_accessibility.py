@@ -5,7 +5,13 @@ import os
 import pytest
 
 from app.testing import ARTIFACTS, ROOT
-from app.testing.browser import alice_at_home, browser_login, new_page, seed_people
+from app.testing.browser import (
+    alice_at_home,
+    browser_login,
+    new_page,
+    proven_live_server,
+    seed_people,
+)
 
 AXE = os.path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js')
 AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']
@@ -96,6 +102,55 @@ def test_every_page_passes_axe_in_both_themes_and_widths(
     visit('empty-timeline', '/index')
     visit('empty-profile', '/user/carol')
     page.context.close()
+    assert problems == {}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize('theme, width', [('light', 390), ('dark', 1280)])
+def test_the_your_data_pages_pass_axe(browser, make_app, smtp, theme, width):
+    """Security log, one event, export, delete (and its form error), then
+    signed out: deletion scheduled and the restore page (issue 26)."""
+    if not os.path.exists(AXE):
+        pytest.skip(f'{AXE} not found: `make test` installs axe-core with npm')
+    server = proven_live_server(make_app)
+    seed_people(server.app)
+    page = new_page(browser, server, viewport={'width': width, 'height': 900},
+                    color_scheme=theme, bypass_csp=True)  # fmt: skip
+    problems = {}
+
+    def visit(name, path=None):
+        if path:
+            page.goto(path)
+        found = axe_violations(page)
+        if found:
+            problems[name] = found
+
+    try:
+        browser_login(page, 'bob')
+        page.wait_for_url('**/index')
+        for name, path in [('security-log', '/security_log'),
+                           ('security-event', '/security_log/1'),
+                           ('export', '/export'),
+                           ('delete-account', '/delete_account')]:  # fmt: skip
+            visit(name, path)
+        page.fill('input[name=confirm]', 'not bob')
+        page.click('input[value="Delete my account"]')
+        page.wait_for_selector('.invalid-feedback')
+        visit('delete-account-error')
+        page.fill('input[name=confirm]', 'bob')
+        page.click('input[value="Delete my account"]')
+        page.wait_for_url('**/login')
+        browser_login(page, 'bob')
+        page.wait_for_url('**/deletion_scheduled')
+        visit('deletion-scheduled')
+        message = smtp.take('scheduled for deletion', 'bob@example.com')
+        text = message.get_body(('plain',)).get_content()
+        page.goto(text[text.index('/restore_account/') :].split()[0])
+        page.wait_for_url('**/restore_account/confirm')
+        visit('restore-account')
+    finally:
+        page.context.close()
+        server.stop()
     assert problems == {}
 
 

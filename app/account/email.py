@@ -11,6 +11,7 @@ instead of a link, so the change page answers the same either way."""
 from flask import current_app
 from flask_mail import Message
 
+from app import security_log
 from app.auth.email import account, confirmation_message, confirmation_urgency
 from app.dbtypes import utcnow
 from app.email import build_message, send_rendered
@@ -126,5 +127,6 @@ def build_email_changed_notice(row: OutboxMessage) -> Message | None:
         token=user.make_token('revert_email', expires, undo=undo.id),
         keep_token=user.make_token('keep_email', expires, undo=undo.id),
         new_email=undo.new_email,
+        log_url=security_log.event_url(row.data.get('log')),
         **{k: row.data.get(k) for k in CONTEXT},
     )

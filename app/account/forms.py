@@ -1,4 +1,4 @@
-from wtforms import IntegerField, PasswordField, SubmitField
+from wtforms import IntegerField, PasswordField, StringField, SubmitField
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -12,8 +12,9 @@ from app import reauth
 from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
 from app.guesses import CurrentPassword
+from app.identity import canonical_username
 from app.models import User
-from app.validators import MAX_PASSWORD, context_words
+from app.validators import MAX_PASSWORD, context_words, strip
 
 
 def current_password_field() -> PasswordField:
@@ -81,3 +82,23 @@ class ConfirmForm(BaseForm):
     """The one click that uses an emailed link."""
 
     submit = SubmitField('Confirm')
+
+
+class DeleteAccountForm(BaseForm):
+    confirm = StringField(
+        'Type your username to confirm',
+        filters=[strip],
+        validators=[DataRequired(), Length(max=64)],
+        render_kw={'autocomplete': 'off', 'spellcheck': 'false'},
+    )
+    submit = SubmitField('Delete my account')
+
+    def __init__(self, user: User, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_confirm(self, field) -> None:
+        if canonical_username(field.data) != self.user.username_key:
+            raise ValidationError(
+                f'Type your username, {self.user.username}, exactly as shown.'
+            )

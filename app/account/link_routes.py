@@ -6,7 +6,7 @@ CSRF) does the change (see app.links)."""
 from flask import flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
-from app import links, sessions, signups, tokens
+from app import links, security_log, sessions, signups, tokens
 from app.account import bp
 from app.account.email import (
     queue_email_change,
@@ -115,20 +115,24 @@ def _apply_change(user: User, new_email: str, approved: bool):
         old, new_email
     ):
         return _link_refused('account.confirm_email', 'used', 'change_email')
+    log = security_log.record('email_changed', user.id)
     if proved:
         undo = EmailUndo.start(user, old, new_email)
-        queue_email_changed_notice(user, undo, request_context())
+        queue_email_changed_notice(user, undo, {**request_context(), 'log': log})
     here = current_user.is_authenticated and current_user.id == user.id
     keep = [UserSession.id != current_user.session_id] if here else []
     sessions.revoke(user.id, *keep)
-    return _confirmed(user, 'email_changed', f'Your email address is now {new_email}.')
+    return _confirmed(user, None, f'Your email address is now {new_email}.')
 
 
-def _confirmed(user: User, event: str, message: str):
+def _confirmed(user: User, event: str | None, message: str):
+    """Commit a confirmation; `event`: the audit line, unless the security
+    log recorded the change already."""
     if not commit_unless_conflict():
         return _link_refused('account.confirm_email', 'used')
     links.forget('account.confirm_email')
-    audit(event, account=user.id)
+    if event:
+        audit(event, account=user.id)
     flash(message, 'success')
     # Signed out, the sign-in page comes next (not the timeline, which would
     # add "Please log in" under the success message).
@@ -200,9 +204,9 @@ def revert_email(token):
     queue_reset_email(user)
     if replaced != user.email:
         send_email_restored_notice(user, replaced, request_context())
+    security_log.record('email_reverted', user.id, email=mask_email(user.email))
     db.session.commit()
     links.forget('account.revert_email')
-    audit('email_reverted', account=user.id, email=mask_email(user.email))
     sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
         f'Your email address is {user.email} again and every session was '
@@ -257,9 +261,9 @@ def not_me(token):
     # would outlive the reset.
     passkeys = Passkey.remove_all(user)
     request_password_reset(user.email)  # throttled per account like any reset
+    security_log.record('not_me', user.id, sessions=count, passkeys=passkeys)
     db.session.commit()
     links.forget('account.not_me')
-    audit('not_me', account=user.id, sessions=count, passkeys=passkeys)
     sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
         'Every session of your account was signed out, its passkeys removed, '

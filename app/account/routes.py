@@ -4,7 +4,7 @@ emailed links that confirm or undo an email change."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app import budgets, devices, reauth, sessions
+from app import budgets, devices, reauth, security_log, sessions
 from app.account import bp
 from app.account.email import queue_change_approval, queue_email_change
 from app.account.forms import (
@@ -77,9 +77,9 @@ def change_password():
             return redirect(url_for('account.change_password'))
         sessions.revoke(user.id, UserSession.id != user.session_id)
         devices.distrust(user.id)  # this browser's trust too
-        queue_notice(user, 'password_changed')
+        log = security_log.record('password_changed', user)
+        queue_notice(user, 'password_changed', log=log)
         db.session.commit()
-        audit('password_changed', account=user.id)
         flash('Password changed; your other sessions were signed out.', 'success')
         return redirect(url_for('account.settings'))
     return render_template('account/form.html', title='Change password', form=form)
@@ -95,8 +95,10 @@ def change_email():
     gate = EmailUndo.gate(current_user.id)
     if form.validate_on_submit():
         sent = _request_change(current_user, gate, form.email.data)
+        security_log.record(
+            'email_change_requested', current_user.id, gated=bool(gate) or None
+        )
         db.session.commit()
-        audit('email_change_requested', account=current_user.id, gated=bool(gate))
         flash(sent, 'info')
         return redirect(url_for('account.settings'))
     note = None
@@ -164,8 +166,8 @@ def _sign_out_one(form: SignOutOneForm) -> str | None:
         return None
     session_id = form.session.data
     sessions.revoke(current_user.id, UserSession.id == session_id, end_trust=True)
+    security_log.record('session_revoked', current_user.id, session=session_id)
     db.session.commit()
-    audit('session_revoked', account=current_user.id, session=session_id)
     flash('That session was signed out.', 'info')
     return 'this' if session_id == current_user.session_id else 'one'
 
@@ -176,8 +178,8 @@ def _sign_out_others(form: SignOutOthersForm) -> str | None:
     count = sessions.revoke(
         current_user.id, UserSession.id != current_user.session_id, end_trust=True
     )
+    security_log.record('sessions_revoked', current_user.id, count=count)
     db.session.commit()
-    audit('sessions_revoked', account=current_user.id, count=count)
     noun = 'session' if count == 1 else 'sessions'
     flash(f'Signed out {count} other {noun}.', 'info')
     return 'others'

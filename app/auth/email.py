@@ -14,6 +14,7 @@ at each attempt; the link is never stored.
 from flask import current_app
 from flask_mail import Message
 
+from app import security_log
 from app.email import build_message
 from app.extensions import db
 from app.models import User
@@ -39,7 +40,10 @@ def _urgent() -> dict:
 
 def request_password_reset(email: str) -> OutboxMessage:
     """Queue a reset for whatever account `email` belongs to, if any."""
-    return enqueue(RESET_REQUEST, [email], **_urgent())
+    # Where it was asked from, for the security log: the account is found
+    # only at send time.
+    data = {'origin': security_log.where()}
+    return enqueue(RESET_REQUEST, [email], data=data, **_urgent())
 
 
 def queue_reset_email(user: User) -> OutboxMessage:
@@ -71,7 +75,11 @@ def resolve_reset_request(row: OutboxMessage) -> Message | None:
         audit('reset_throttled', account=user.id, job=row.id)
         return None
     rewrite(row, kind=RESET_EMAIL, recipients=user.email)
-    audit('reset_email_queued', account=user.id, job=row.id)
+    # Committed by the sender with the rewrite.
+    origin = row.data.get('origin')
+    security_log.record(
+        'reset_email_queued', user, private={'job': row.id}, origin=origin
+    )
     return reset_message(user)
 
 

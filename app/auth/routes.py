@@ -14,7 +14,16 @@ from flask import (
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import budgets, devices, links, sessions, signups, tokens
+from app import (
+    budgets,
+    deletion,
+    devices,
+    links,
+    security_log,
+    sessions,
+    signups,
+    tokens,
+)
 from app.auth import bp
 from app.auth.email import queue_pending_signup, request_password_reset
 from app.auth.forms import (
@@ -83,15 +92,28 @@ def login():
                 return answer
         elif user.check_password(form.password.data):
             account_try.refund()
+            if user.deleted_at is not None:
+                return deletion.scheduled_sign_in(user)
             next_page = safe_next_url(request.args.get('next'))
             remember = form.remember_me.data
             # Nothing is signed in yet, unless this browser is trusted.
             if second_factor_on(user) and not devices.trusted(user):
                 return start_second_step(user, remember, next_page)
             return complete_sign_in(user, remember, next_page)
-        audit('login_failed', account=user.id if user else None)
+        _failed_sign_in(user, account_try.spent_now)
         flash('Invalid username or password', 'danger')
     return render_template('auth/login.html', title='Sign In', form=form)
+
+
+def _failed_sign_in(user: User | None, limit_reached: bool) -> None:
+    """Into the account's security log (the last try before the pause too)."""
+    if user is None:
+        audit('login_failed')
+        return
+    security_log.record('login_failed', user)
+    if limit_reached:
+        security_log.record('login_limit_reached', user)
+    db.session.commit()
 
 
 def _pending_sign_in(username: str, password: str):
@@ -219,10 +241,10 @@ def reset_password(token):
             return _reset_refused('used', token)
         user.email_confirmed = True  # the link proved the address
         sessions.revoke_all(user)
-        queue_notice(user, 'password_changed')
+        log = security_log.record('reset_completed', user)
+        queue_notice(user, 'password_changed', log=log)
         db.session.commit()
         links.forget('auth.reset_password')
-        audit('reset_completed', account=user.id)
         flash('Your password has been reset.', 'success')
         return redirect(url_for('auth.login'))
     if request.method == 'GET':

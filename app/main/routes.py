@@ -113,7 +113,7 @@ def _change_following(username: str, follow: bool):
         flash(CONFIRM_FIRST, 'warning')
         return redirect(url_for('main.index'))
     user = User.by_username(username)
-    if user is None:
+    if user is None or user.deleted_at is not None:
         flash(f'User {username} not found.', 'warning')
         return redirect(url_for('main.index'))
     if user == current_user:

@@ -4,7 +4,7 @@ app.guesses), counted first and given back when right."""
 
 from flask import abort, flash, redirect, url_for
 
-from app import budgets, sessions
+from app import budgets, security_log, sessions
 from app.mfa.models import Authenticator, RecoveryCode
 from app.models import User
 from app.notices import queue_notice
@@ -22,8 +22,8 @@ def right_code(user: User, code: str, recovery: bool = True) -> str | None:
         return 'authenticator'
     if recovery and RecoveryCode.use(user, code):
         left = RecoveryCode.remaining(user)
-        queue_notice(user, 'recovery_code_used', remaining=left)
-        audit('recovery_code_used', account=user.id, remaining=left)
+        log = security_log.record('recovery_code_used', user, remaining=left)
+        queue_notice(user, 'recovery_code_used', remaining=left, log=log)
         return 'recovery'
     return None
 
@@ -40,9 +40,11 @@ def checked_code(user: User, code: str, recovery: bool = True):
             return kind, False
         if not taken.spent_now:
             return None, False
-    if taken.spent_now:
-        queue_notice(user, 'password_guesses')
-    audit('password_guess_budget_spent', account=user.id, by='code')
+    if taken.spent_now:  # once per window, committed by the caller
+        log = security_log.record('password_guess_budget_spent', user, by='code')
+        queue_notice(user, 'password_guesses', log=log)
+    else:
+        audit('password_guess_budget_spent', account=user.id, by='code')
     return None, True
 
 

@@ -6,14 +6,13 @@ import segno
 from flask import flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
-from app import reauth
+from app import reauth, security_log
 from app.database import commit_unless_conflict
 from app.extensions import db
 from app.mfa import bp
 from app.mfa.forms import DisableForm, RegenerateForm, SetupForm
 from app.mfa.models import ISSUER, Authenticator, RecoveryCode, remove_second_factor
 from app.notices import queue_notice
-from app.security import audit
 
 UNCONFIRMED = 'Confirm your email address first: it is how we reach you if you lose it.'
 ALREADY_ON = 'The authenticator app is already on.'
@@ -82,12 +81,11 @@ def setup():
 def _show_new_codes(user, event: str):
     """New recovery codes, shown once on this page (commits)."""
     codes = RecoveryCode.replace_all(user)
-    queue_notice(user, event)
+    queue_notice(user, event, log=security_log.record(event, user))
     reauth.mark_proven()
     if not commit_unless_conflict():  # turned on meanwhile, in another tab
         flash(ALREADY_ON, 'info')
         return redirect(url_for('mfa.status'))
-    audit(event, account=user.id)
     return render_template(
         'mfa/new_codes.html', title='Your recovery codes', codes=codes, event=event
     )
@@ -104,9 +102,9 @@ def disable():
         return redirect(url_for('mfa.status'))
     if form.validate_on_submit():
         remove_second_factor(user)
-        queue_notice(user, 'authenticator_removed')
+        log = security_log.record('authenticator_removed', user)
+        queue_notice(user, 'authenticator_removed', log=log)
         db.session.commit()
-        audit('authenticator_removed', account=user.id)
         flash('The authenticator app is off: signing in takes only your password.',
               'info')  # fmt: skip
         return redirect(url_for('mfa.status'))

@@ -6,7 +6,7 @@ for a server-side pending step (PendingSignIn, 5 minutes) and answers
 from flask import current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
-from app import budgets
+from app import budgets, security_log
 from app.extensions import db
 from app.mfa import bp
 from app.mfa.checks import TOO_MANY, WRONG_CODE, checked_code
@@ -66,8 +66,8 @@ def verify():
             db.session.commit()
             flash(TOO_MANY, 'danger')
             return redirect(url_for('auth.login'))
+        security_log.record('login_code_failed', user)
         db.session.commit()  # a code seen is used, right or wrong
-        audit('login_code_failed', account=user.id)
         form.code.errors.append(WRONG_CODE)
     return render_template(
         'mfa/verify.html', title='Enter your code', form=form, days=days

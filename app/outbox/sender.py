@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
-from app.outbox import queue
+from app.outbox import queue, upkeep
 from app.outbox.handlers import handler, prepare
 from app.outbox.lease import Lease
 from app.outbox.models import OutboxMessage, Priority
@@ -191,6 +191,7 @@ class OutboxSender:
             self._last_release = now
         if now - self._last_upkeep > UPKEEP_EVERY:
             queue.prune(timedelta(seconds=config['MAIL_RETENTION']))
+            upkeep.run(self.app)  # features' periodic tasks (account purge)
             self._last_upkeep = now
 
     def deliver(self, rows: list[OutboxMessage], lease: Lease, link) -> bool:

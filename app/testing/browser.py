@@ -7,7 +7,8 @@ from app import db
 from app.models import Post
 from app.testing.clients import PASSWORD
 from app.testing.data import make_user
-from app.testing.processes import PageWatch
+from app.testing.processes import LiveServer, PageWatch
+from app.testing.smtp import free_port
 
 
 def browser_login(page, username: str, password: str = PASSWORD) -> None:
@@ -48,3 +49,18 @@ def new_page(browser, live_server, **options):
     page.set_default_timeout(10_000)
     page.watch = PageWatch(page, live_server.url)
     return page
+
+
+def proven_live_server(make_app) -> LiveServer:
+    """The live_server fixture's app, with a re-authentication window: the
+    sign-in is a proof, so pages behind a recent proof open (/export,
+    /delete_account). Stop it when done."""
+    port = free_port()
+    app = make_app(
+        SERVER_NAME=f'127.0.0.1:{port}',
+        PREFERRED_URL_SCHEME='http',
+        WTF_CSRF_ENABLED=True,
+        GRAVATAR=False,
+        REAUTH_WINDOW=600,
+    )
+    return LiveServer(app, port).start()
