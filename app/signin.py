@@ -5,7 +5,7 @@ this browser in."""
 
 from flask import redirect, url_for
 
-from app import devices, security_log, sessions
+from app import deletion, devices, security_log, sessions
 from app.models import User
 from app.notices import queue_notice
 from app.security import audit
@@ -24,7 +24,11 @@ def complete_sign_in(
     user: User, remember: bool, next_page: str | None, trust: bool = False
 ):
     """Sign this browser in (commits) and go on to `next_page`; `trust`
-    skips the second step here for TRUSTED_BROWSER_DAYS."""
+    skips the second step here for TRUSTED_BROWSER_DAYS. An account
+    scheduled for deletion signs nothing in, however it proved itself
+    (password and second factor, or a passkey): a page says how to restore it."""
+    if user.deleted_at is not None:
+        return deletion.scheduled_sign_in(user)
     if is_new_browser(user):
         log = security_log.record('new_browser_notice', user)
         queue_notice(user, 'new_sign_in', log=log)  # committed with the sign-in

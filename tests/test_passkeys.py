@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from app import db
 from app.models import User
 from app.passkeys.models import Passkey
+from app.sessions import UserSession
 from app.testing import AuthActions
 from app.testing.data import make_user
 from app.testing.mfa import turn_on_authenticator
@@ -275,3 +276,21 @@ def test_a_form_asking_for_the_password_offers_a_passkey_instead(make_app, smtp)
     assert response.location == '/change_password'
     page = client.get('/change_password').get_data(as_text=True)
     assert 'name="current_password"' not in page
+
+
+def test_a_passkey_does_not_sign_in_an_account_scheduled_for_deletion(make_app, smtp):
+    """Like the password: nothing is signed in, no session row is left to
+    come back with a restore, and the page says how to restore."""
+    app = make_app(**PASSKEY_APP)
+    client, authenticator = with_passkey(app, smtp)
+    assert client.post('/delete_account', data={'confirm': 'susan'}).status_code == 302
+    other = app.test_client()
+    response = use_passkey(other, authenticator, '/login/passkey')
+    assert response.location == '/deletion_scheduled'
+    assert other.get('/index').status_code == 302
+    with app.app_context():
+        user = User.by_username('susan')
+        live = sa.select(sa.func.count()).where(
+            UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+        )
+        assert db.session.scalar(live) == 0

@@ -16,7 +16,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import (
     budgets,
-    deletion,
     devices,
     links,
     security_log,
@@ -92,8 +91,6 @@ def login():
                 return answer
         elif user.check_password(form.password.data):
             account_try.refund()
-            if user.deleted_at is not None:
-                return deletion.scheduled_sign_in(user)
             next_page = safe_next_url(request.args.get('next'))
             remember = form.remember_me.data
             # Nothing is signed in yet, unless this browser is trusted.
