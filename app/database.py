@@ -9,6 +9,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
 
@@ -16,7 +17,16 @@ SQLITE_MMAP_BYTES = 1 << 30
 SQLITE_CACHE_KIB = 32 * 1024
 
 
+class RowId(IntegerConverter):
+    """`<id:name>` in a URL: a row id as every database can hold it (int4,
+    1 to 2**31 - 1); anything else is a 404, not an overflow and a 500."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters['id'] = RowId  # before the blueprints' routes
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == 'postgresql':

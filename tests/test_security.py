@@ -339,3 +339,18 @@ def test_key_rotation_keeps_sessions_and_links_in_flight(make_app):
     assert stranger.get('/index').status_code == 302
     with unrelated.app_context():
         assert User.verify_reset_password_token(token) is None
+
+
+@pytest.mark.parametrize(
+    ('method', 'path'),
+    [
+        ('get', '/security_log/9999999999999999999999999'),
+        ('get', '/security_log/2147483648'),
+        ('post', '/passkeys/9999999999999999999999999/rename'),
+        ('post', '/passkeys/2147483648/remove'),
+    ],
+)
+def test_row_ids_past_what_a_column_holds_are_404(client, auth, method, path):
+    auth.register()
+    auth.login()
+    assert getattr(client, method)(path).status_code == 404

@@ -345,3 +345,24 @@ def test_a_key_changed_without_fallback_refuses_codes_without_a_500(
     assert refused.status_code == 200 and b'That code is not right' in refused.data
     assert any('SECRET_KEY_FALLBACKS' in r.getMessage() for r in caplog.records)
     assert other.post('/login/verify', data={'code': codes[0]}).location == '/index'
+
+
+def test_turning_it_on_signs_out_the_accounts_other_sessions(make_app, smtp):
+    """A session from before the second factor (a password thief's) cannot
+    stay, nor prove itself with the password and turn the factor off."""
+    app = make_app(**WINDOW)
+    thief = app.test_client()
+    client = signed_in(app, smtp)
+    assert AuthActions(thief).login().status_code == 302
+    turn_on_authenticator(client)
+    assert thief.get('/index').status_code == 302  # signed out on the server
+    assert client.get('/index').status_code == 200
+
+
+def test_codes_in_other_scripts_digits_are_a_wrong_code_not_a_500(make_app, smtp):
+    app = make_app(**WINDOW)
+    client, _, _ = with_authenticator(app, smtp)
+    arabic = '\u0661\u0662\u0663\u0664\u0665\u0666'  # ١٢٣٤٥٦
+    client.post('/logout')
+    AuthActions(client).login()
+    assert client.post('/login/verify', data={'code': arabic}).status_code == 200

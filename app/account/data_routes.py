@@ -47,7 +47,7 @@ def security_log_page():
     )
 
 
-@bp.route('/security_log/<int:event_id>')
+@bp.route('/security_log/<id:event_id>')
 @login_required
 def security_event(event_id):
     """One event, as a notice email links to it; 404 for another's."""

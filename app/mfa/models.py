@@ -47,7 +47,7 @@ def matching_step(
     """The time step `code` belongs to: this one or one either side (clock
     drift), and later than `after` (the last used); else None."""
     code = re.sub(r'\s', '', code or '')
-    if not re.fullmatch(r'\d{6}', code):
+    if not re.fullmatch(r'[0-9]{6}', code):  # ASCII: compare_digest needs it
         return None
     now = totp.timecode(at or utcnow())
     for step in (now - 1, now, now + 1):

@@ -6,13 +6,14 @@ import segno
 from flask import flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
-from app import reauth, security_log
+from app import reauth, security_log, sessions
 from app.database import commit_unless_conflict
 from app.extensions import db
 from app.mfa import bp
 from app.mfa.forms import DisableForm, RegenerateForm, SetupForm
 from app.mfa.models import ISSUER, Authenticator, RecoveryCode, remove_second_factor
 from app.notices import queue_notice
+from app.sessions import UserSession
 
 UNCONFIRMED = 'Confirm your email address first: it is how we reach you if you lose it.'
 ALREADY_ON = 'The authenticator app is already on.'
@@ -65,6 +66,9 @@ def setup():
     if form.validate_on_submit():
         if Authenticator.turn_on(user, sealed, form.code.data):
             session.pop(SETUP, None)
+            # A session signed in before had no second step: a password
+            # thief's would otherwise keep the account, and could turn it off.
+            sessions.revoke(user.id, UserSession.id != user.session_id)
             return _show_new_codes(user, 'authenticator_added')
         form.code.errors.append('That code is not right: try the one showing now.')
     uri = totp.provisioning_uri(name=user.username, issuer_name=ISSUER)

@@ -141,7 +141,7 @@ def _own_passkey(passkey_id: int) -> Passkey:
     return passkey
 
 
-@bp.route('/passkeys/<int:passkey_id>/rename', methods=['POST'])
+@bp.route('/passkeys/<id:passkey_id>/rename', methods=['POST'])
 @login_required
 @reauth.fresh_proof_required
 def rename(passkey_id):
@@ -156,7 +156,7 @@ def rename(passkey_id):
     return _page(form, passkey.id)
 
 
-@bp.route('/passkeys/<int:passkey_id>/remove', methods=['POST'])
+@bp.route('/passkeys/<id:passkey_id>/remove', methods=['POST'])
 @login_required
 @reauth.fresh_proof_required
 def remove(passkey_id):
