@@ -91,8 +91,10 @@ def sign_out(page) -> None:
 
 def turn_on_authenticator(app, username='alice') -> None:
     with app.app_context():
-        row = Authenticator.begin(User.by_username(username))
-        row.enabled_at = utcnow()
+        user = User.by_username(username)
+        sealed = Authenticator.new_secret(user)
+        code = Authenticator.open_sealed(user, sealed).now()
+        assert Authenticator.turn_on(user, sealed, code)
         db.session.commit()
 
 
