@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from app import db, deletion
 from app.dbtypes import utcnow
+from app.email_undo import EmailUndo
 from app.mfa.models import Authenticator, RecoveryCode
 from app.models import User
 from app.outbox import upkeep
@@ -342,3 +343,49 @@ def test_two_purges_at_once_remove_the_account_once(world):
             sa.select(SecurityEvent.event).where(SecurityEvent.user_id.is_(None))
         ).all()
     assert lines == ['account_deleted']
+
+
+def test_the_purge_covers_every_table_that_names_an_account():
+    """A table added later with a foreign key to `user` and not erased
+    would make the purge fail for every account that has a row in it."""
+    erased = {m.__table__.name for m in deletion.BY_USER}
+    erased |= {t.name for t in deletion.FOLLOW_TABLES} | {'security_event'}
+    assert {table for table, _ in user_columns()} == erased
+
+
+def test_one_account_that_cannot_be_purged_stops_no_other(world, monkeypatch):
+    app, lena, _, john = world
+    delete(lena)
+    delete(john, 'john')
+    with app.app_context():
+        lena_user = User.by_username(NAME)
+        db.session.add(  # an email change she once made
+            EmailUndo(user_id=lena_user.id, old_email='lena.old@example.com',
+                      new_email=EMAIL, expires_at=utcnow())
+        )  # fmt: skip
+        db.session.execute(
+            sa.update(User).values(deleted_at=utcnow() - timedelta(days=15))
+        )
+        old = SecurityEvent(user_id=None, event='account_deleted')
+        old.created_at = utcnow() - timedelta(days=91)
+        db.session.add(old)
+        db.session.commit()
+        old_id, ids = old.id, deletion.due()
+    erase = deletion.erase
+
+    def failing_first(user_id):
+        if user_id == ids[0]:
+            raise sa.exc.OperationalError('DELETE', {}, Exception('lost'))
+        return erase(user_id)
+
+    monkeypatch.setattr(deletion, 'erase', failing_first)
+    with app.app_context():
+        assert deletion.purge() == 1  # the second account, the prune ran
+        assert db.session.get(SecurityEvent, old_id) is None
+        assert deletion.due() == ids[:1]
+    monkeypatch.setattr(deletion, 'erase', erase)
+    with app.app_context():
+        assert deletion.purge() == 1  # next time, the first one too
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+        assert db.session.scalar(sa.select(sa.func.count(EmailUndo.id))) == 0
+
