@@ -14,7 +14,8 @@ from app.dbtypes import utcnow
 from app.email_undo import EmailUndo
 from app.mfa.models import Authenticator, RecoveryCode
 from app.models import User
-from app.outbox import upkeep
+from app.notices import queue_notice
+from app.outbox import OutboxMessage, upkeep
 from app.security_log import SecurityEvent
 from app.sessions import UserSession
 from app.testing import PASSWORD, AuthActions
@@ -388,4 +389,46 @@ def test_one_account_that_cannot_be_purged_stops_no_other(world, monkeypatch):
         assert deletion.purge() == 1  # next time, the first one too
         assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
         assert db.session.scalar(sa.select(sa.func.count(EmailUndo.id))) == 0
+
+
+def test_links_and_mail_about_a_deleted_account_do_nothing(make_app, smtp):
+    """Links made before the deletion; mail asked for after it: only the
+    restore link still works, and only the restore mail goes."""
+    app = make_app(MAIL_SENDER_ENABLED=False, RESET_EMAIL_INTERVAL=0, **WINDOW)
+    with app.app_context():
+        make_user(NAME, EMAIL)
+    lena = app.test_client()
+    AuthActions(lena).login(NAME)
+    new = 'lena.new@example.com'
+    assert lena.post('/change_email', data={'email': new}).status_code == 302
+    with app.app_context():
+        user = User.by_username(NAME)
+        made = {p: user.make_token(p, 3600, undo=1) for p in ('revert_email',
+                'keep_email')}  # fmt: skip
+        made |= {p: user.make_token(p, 3600) for p in ('not_me', 'reset_password')}
+        change = user.make_token('change_email', 3600, email=new)
+    delete(lena)
+    stranger = app.test_client()
+    stranger.post('/reset_password_request', data={'email': EMAIL})
+    with app.app_context():
+        user = User.by_username(NAME)
+        queue_notice(user, 'password_changed')
+        db.session.commit()
+        for purpose, token in made.items():
+            assert User.from_token(token, purpose)[:2] == (None, 'invalid'), purpose
+        restore = user.make_token(deletion.PURPOSE, 3600)
+        assert User.from_token(restore, deletion.PURPOSE)[0] == user
+        app.extensions['outbox'].run_once()
+        statuses = dict(db.session.execute(
+            sa.select(OutboxMessage.kind, OutboxMessage.status)
+        ).all())  # fmt: skip
+    assert statuses.pop(deletion.RESTORE) == 'sent'
+    assert set(statuses.values()) == {'dropped'}, statuses
+    assert [m['Subject'] for m in smtp.wait_for(1)] == [
+        '[Microblog] Your account is scheduled for deletion'
+    ]
+    use_link(stranger, f'/confirm_email/{change}')
+    with app.app_context():
+        user = User.by_username(NAME)
+        assert user.email == EMAIL and user.deleted_at is not None
 
