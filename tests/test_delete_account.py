@@ -432,3 +432,11 @@ def test_links_and_mail_about_a_deleted_account_do_nothing(make_app, smtp):
         user = User.by_username(NAME)
         assert user.email == EMAIL and user.deleted_at is not None
 
+
+def test_the_next_sign_in_in_the_browser_forgets_the_deleted_account(world, smtp):
+    app, lena, _, _ = world
+    delete(lena)
+    assert AuthActions(lena).login(NAME).location == '/deletion_scheduled'
+    assert AuthActions(lena).login('john').location == '/index'
+    assert lena.get('/deletion_scheduled').location == '/login'
+
