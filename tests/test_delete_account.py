@@ -440,3 +440,12 @@ def test_the_next_sign_in_in_the_browser_forgets_the_deleted_account(world, smtp
     assert AuthActions(lena).login('john').location == '/index'
     assert lena.get('/deletion_scheduled').location == '/login'
 
+
+def test_the_restore_mail_is_outside_the_mail_budget(make_app):
+    """Deleting needs a recent proof; its page says a link was sent."""
+    app = make_app(RATELIMIT_ENABLED=True, MAIL_BUDGET='3/hour')
+    with app.app_context(), app.test_request_context():
+        user = make_user(NAME, EMAIL)
+        queued = [deletion.queue_restore_link(user) for _ in range(4)]
+    assert None not in queued
+
