@@ -144,6 +144,9 @@ def restore(user: User) -> bool:
     mine = sa.or_(f.follower_id == user.id, f.followed_id == user.id)
     others_here = sa.and_(f.follower_id.not_in(gone), f.followed_id.not_in(gone))
     _move(held_follow, followers, sa.and_(mine, others_here))
+    # Scheduling ended every session; one still live here would be a
+    # sign-in that got past the deleted_at checks meanwhile.
+    sessions.revoke(user.id)
     security_log.record('deletion_cancelled', user)
     return True
 

@@ -449,3 +449,17 @@ def test_the_restore_mail_is_outside_the_mail_budget(make_app):
         queued = [deletion.queue_restore_link(user) for _ in range(4)]
     assert None not in queued
 
+
+def test_a_restore_ends_any_session_still_live(world):
+    app, lena, _, _ = world
+    delete(lena)
+    with app.app_context():
+        user = User.by_username(NAME)
+        db.session.add(UserSession(user_id=user.id, token_hash='x' * 64))
+        db.session.commit()
+        deletion.restore(user)
+        db.session.commit()
+        live = sa.select(sa.func.count()).where(
+            UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+        )
+        assert db.session.scalar(live) == 0
