@@ -212,6 +212,8 @@ class Config:
     MAIL_BUDGETS = {
         'password_reset': 'none',
         'reset_email': 'none',
+        # Deleting needs a recent proof; its restore link must always go.
+        'account_restore': 'none',
         **env_mapping('MAIL_BUDGETS'),
     }
     # If a shared limit store (Redis) is down, count in this process instead.

@@ -23,11 +23,13 @@ from app import security_log, sessions
 from app.dbtypes import UTCDateTime, utcnow
 from app.devices import KnownDevice
 from app.email import build_message
+from app.email_undo import EmailUndo
 from app.extensions import db
 from app.mfa.models import Authenticator, PendingSignIn, RecoveryCode
 from app.models import Post, User, followers
 from app.outbox import OutboxMessage, enqueue, handler
 from app.outbox.upkeep import task
+from app.passkeys.models import Ceremony, Passkey
 from app.sessions import UserSession
 from app.usernames import ReleasedUsername
 
@@ -142,6 +144,9 @@ def restore(user: User) -> bool:
     mine = sa.or_(f.follower_id == user.id, f.followed_id == user.id)
     others_here = sa.and_(f.follower_id.not_in(gone), f.followed_id.not_in(gone))
     _move(held_follow, followers, sa.and_(mine, others_here))
+    # Scheduling ended every session; one still live here would be a
+    # sign-in that got past the deleted_at checks meanwhile.
+    sessions.revoke(user.id)
     security_log.record('deletion_cancelled', user)
     return True
 
@@ -177,8 +182,14 @@ def purge() -> int:
     many accounts were removed."""
     removed = 0
     for user_id in due():
-        removed += erase(user_id)
-        db.session.commit()
+        # One account that cannot be erased must not keep every later one,
+        # and the prune, from running: it stays due and is tried next time.
+        try:
+            removed += erase(user_id)
+            db.session.commit()
+        except sa.exc.SQLAlchemyError:
+            db.session.rollback()
+            current_app.logger.exception('could not purge account %s', user_id)
     security_log.prune()
     db.session.commit()
     return removed
@@ -189,6 +200,25 @@ def purge_in_upkeep() -> None:
     """The mail worker's periodic run (app.outbox.upkeep)."""
     if purge():
         current_app.logger.info('purged accounts past their grace period')
+
+
+# Every table with a user_id column naming the account; the follow tables
+# and the security log are erased on their own (a test checks this list
+# against every foreign key to `user`).
+BY_USER = (
+    Post,
+    HeldPost,
+    UserSession,
+    KnownDevice,
+    Authenticator,
+    RecoveryCode,
+    PendingSignIn,
+    ReleasedUsername,
+    EmailUndo,
+    Passkey,
+    Ceremony,
+)
+FOLLOW_TABLES = (followers, held_follow)
 
 
 def erase(user_id: int) -> bool:
@@ -206,19 +236,9 @@ def erase(user_id: int) -> bool:
     if claim.rowcount != 1:
         return False
     email = db.session.scalar(sa.select(User.email).where(User.id == user_id))
-    by_user = (
-        Post,
-        HeldPost,
-        UserSession,
-        KnownDevice,
-        Authenticator,
-        RecoveryCode,
-        PendingSignIn,
-        ReleasedUsername,
-    )
-    for model in by_user:
+    for model in BY_USER:
         db.session.execute(sa.delete(model).where(model.user_id == user_id))
-    for table in (followers, held_follow):
+    for table in FOLLOW_TABLES:
         f = table.c
         either = sa.or_(f.follower_id == user_id, f.followed_id == user_id)
         db.session.execute(sa.delete(table).where(either))

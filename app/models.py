@@ -208,8 +208,15 @@ class User(UserMixin, db.Model):
 
     @classmethod
     def from_token(cls, token: str, purpose: str) -> tuple:
-        """(user or None, reason, claims): see app.tokens.check."""
-        return tokens.check(token, purpose, lambda id: db.session.get(cls, id))
+        """(user or None, reason, claims): see app.tokens.check. An account
+        scheduled for deletion answers only its restore link (app.deletion)."""
+
+        def load(id: int):
+            user = db.session.get(cls, id)
+            gone = user and user.deleted_at and purpose != 'restore_account'
+            return None if gone else user
+
+        return tokens.check(token, purpose, load)
 
     def get_reset_password_token(self, expires_in: int = 600) -> str:
         return self.make_token('reset_password', expires_in)
@@ -222,8 +229,7 @@ class User(UserMixin, db.Model):
     @staticmethod
     def check_reset_password_token(token: str) -> tuple[Optional['User'], str]:
         """(user, reason): reason is 'ok', 'expired', 'used' or 'invalid'."""
-        user, reason, _ = User.from_token(token, 'reset_password')
-        return user, reason
+        return User.from_token(token, 'reset_password')[:2]
 
     @classmethod
     def by_email(cls, email: str) -> Optional['User']:
@@ -235,10 +241,8 @@ class User(UserMixin, db.Model):
         return db.session.scalar(sa.select(cls).where(cls.username_key == key))
 
     def claim_reset_slot(self, interval: int) -> bool:
-        """Atomically take this account's reset-email slot; False if throttled.
-
-        A conditional UPDATE, so concurrent processes cannot both win.
-        """
+        """Take this account's reset-email slot, atomically (a conditional
+        UPDATE: concurrent processes cannot both win); False if throttled."""
         now = utcnow()
         result = db.session.execute(
             sa.update(User)

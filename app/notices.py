@@ -79,7 +79,7 @@ def queue_notice(user: User, event: str, **extra) -> OutboxMessage | None:
 def build_notice(row: OutboxMessage) -> Message | None:
     data = row.data
     user = db.session.get(User, data.get('user'))
-    if user is None or data.get('event') not in SUBJECTS:
+    if user is None or user.deleted_at or data.get('event') not in SUBJECTS:
         return None
     token = user.make_token('not_me', NOT_ME_EXPIRES)
     event = data['event']

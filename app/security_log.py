@@ -41,6 +41,8 @@ LABELS = {
     'authenticator_removed': 'Authenticator app removed',
     'recovery_codes_regenerated': 'New recovery codes made',
     'recovery_code_used': 'Recovery code used to sign in',
+    'passkey_added': 'Passkey added',
+    'passkey_removed': 'Passkey removed',
     'two_factor_reset_by_operator': 'Second factor removed by an operator',
     'session_revoked': 'A session was signed out',
     'sessions_revoked': 'Other sessions were signed out',

@@ -11,9 +11,11 @@ import sqlalchemy as sa
 
 from app import db, deletion
 from app.dbtypes import utcnow
+from app.email_undo import EmailUndo
 from app.mfa.models import Authenticator, RecoveryCode
 from app.models import User
-from app.outbox import upkeep
+from app.notices import queue_notice
+from app.outbox import OutboxMessage, upkeep
 from app.security_log import SecurityEvent
 from app.sessions import UserSession
 from app.testing import PASSWORD, AuthActions
@@ -342,3 +344,122 @@ def test_two_purges_at_once_remove_the_account_once(world):
             sa.select(SecurityEvent.event).where(SecurityEvent.user_id.is_(None))
         ).all()
     assert lines == ['account_deleted']
+
+
+def test_the_purge_covers_every_table_that_names_an_account():
+    """A table added later with a foreign key to `user` and not erased
+    would make the purge fail for every account that has a row in it."""
+    erased = {m.__table__.name for m in deletion.BY_USER}
+    erased |= {t.name for t in deletion.FOLLOW_TABLES} | {'security_event'}
+    assert {table for table, _ in user_columns()} == erased
+
+
+def test_one_account_that_cannot_be_purged_stops_no_other(world, monkeypatch):
+    app, lena, _, john = world
+    delete(lena)
+    delete(john, 'john')
+    with app.app_context():
+        lena_user = User.by_username(NAME)
+        db.session.add(  # an email change she once made
+            EmailUndo(user_id=lena_user.id, old_email='lena.old@example.com',
+                      new_email=EMAIL, expires_at=utcnow())
+        )  # fmt: skip
+        db.session.execute(
+            sa.update(User).values(deleted_at=utcnow() - timedelta(days=15))
+        )
+        old = SecurityEvent(user_id=None, event='account_deleted')
+        old.created_at = utcnow() - timedelta(days=91)
+        db.session.add(old)
+        db.session.commit()
+        old_id, ids = old.id, deletion.due()
+    erase = deletion.erase
+
+    def failing_first(user_id):
+        if user_id == ids[0]:
+            raise sa.exc.OperationalError('DELETE', {}, Exception('lost'))
+        return erase(user_id)
+
+    monkeypatch.setattr(deletion, 'erase', failing_first)
+    with app.app_context():
+        assert deletion.purge() == 1  # the second account, the prune ran
+        assert db.session.get(SecurityEvent, old_id) is None
+        assert deletion.due() == ids[:1]
+    monkeypatch.setattr(deletion, 'erase', erase)
+    with app.app_context():
+        assert deletion.purge() == 1  # next time, the first one too
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+        assert db.session.scalar(sa.select(sa.func.count(EmailUndo.id))) == 0
+
+
+def test_links_and_mail_about_a_deleted_account_do_nothing(make_app, smtp):
+    """Links made before the deletion; mail asked for after it: only the
+    restore link still works, and only the restore mail goes."""
+    app = make_app(MAIL_SENDER_ENABLED=False, RESET_EMAIL_INTERVAL=0, **WINDOW)
+    with app.app_context():
+        make_user(NAME, EMAIL)
+    lena = app.test_client()
+    AuthActions(lena).login(NAME)
+    new = 'lena.new@example.com'
+    assert lena.post('/change_email', data={'email': new}).status_code == 302
+    with app.app_context():
+        user = User.by_username(NAME)
+        made = {p: user.make_token(p, 3600, undo=1) for p in ('revert_email',
+                'keep_email')}  # fmt: skip
+        made |= {p: user.make_token(p, 3600) for p in ('not_me', 'reset_password')}
+        change = user.make_token('change_email', 3600, email=new)
+    delete(lena)
+    stranger = app.test_client()
+    stranger.post('/reset_password_request', data={'email': EMAIL})
+    with app.app_context():
+        user = User.by_username(NAME)
+        queue_notice(user, 'password_changed')
+        db.session.commit()
+        for purpose, token in made.items():
+            assert User.from_token(token, purpose)[:2] == (None, 'invalid'), purpose
+        restore = user.make_token(deletion.PURPOSE, 3600)
+        assert User.from_token(restore, deletion.PURPOSE)[0] == user
+        app.extensions['outbox'].run_once()
+        statuses = dict(db.session.execute(
+            sa.select(OutboxMessage.kind, OutboxMessage.status)
+        ).all())  # fmt: skip
+    assert statuses.pop(deletion.RESTORE) == 'sent'
+    assert set(statuses.values()) == {'dropped'}, statuses
+    assert [m['Subject'] for m in smtp.wait_for(1)] == [
+        '[Microblog] Your account is scheduled for deletion'
+    ]
+    use_link(stranger, f'/confirm_email/{change}')
+    with app.app_context():
+        user = User.by_username(NAME)
+        assert user.email == EMAIL and user.deleted_at is not None
+
+
+def test_the_next_sign_in_in_the_browser_forgets_the_deleted_account(world, smtp):
+    app, lena, _, _ = world
+    delete(lena)
+    assert AuthActions(lena).login(NAME).location == '/deletion_scheduled'
+    assert AuthActions(lena).login('john').location == '/index'
+    assert lena.get('/deletion_scheduled').location == '/login'
+
+
+def test_the_restore_mail_is_outside_the_mail_budget(make_app):
+    """Deleting needs a recent proof; its page says a link was sent."""
+    app = make_app(RATELIMIT_ENABLED=True, MAIL_BUDGET='3/hour')
+    with app.app_context(), app.test_request_context():
+        user = make_user(NAME, EMAIL)
+        queued = [deletion.queue_restore_link(user) for _ in range(4)]
+    assert None not in queued
+
+
+def test_a_restore_ends_any_session_still_live(world):
+    app, lena, _, _ = world
+    delete(lena)
+    with app.app_context():
+        user = User.by_username(NAME)
+        db.session.add(UserSession(user_id=user.id, token_hash='x' * 64))
+        db.session.commit()
+        deletion.restore(user)
+        db.session.commit()
+        live = sa.select(sa.func.count()).where(
+            UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+        )
+        assert db.session.scalar(live) == 0

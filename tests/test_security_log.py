@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from app import db, security_log
 from app.dbtypes import utcnow
 from app.models import User
+from app.passkeys.models import Passkey
 from app.security_log import SecurityEvent
 from app.testing import PASSWORD, AuthActions
 from app.testing.links import emailed_path, use_link
 from app.testing.mfa import turn_on_authenticator
+from app.testing.passkeys import PASSKEY_APP, SoftAuthenticator, add_passkey
 
 CHROME = {
     'User-Agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 '
@@ -188,3 +190,21 @@ def test_the_email_changed_notice_links_to_its_event(app, smtp):
         event_id = LOG_LINK.search(text)[1]
     page = client.get(f'/security_log/{event_id}')
     assert b'Email address changed' in page.data
+
+
+def test_a_passkey_added_or_removed_is_logged_and_its_notice_links_to_it(
+    make_app, smtp
+):
+    app = make_app(**PASSKEY_APP)
+    client = signed_in(app, smtp)
+    assert add_passkey(client, SoftAuthenticator()).status_code == 302
+    added = smtp.take('A passkey was added', 'susan@example.com')
+    event_id = LOG_LINK.search(added.get_body(('plain',)).get_content())[1]
+    assert b'Passkey added' in client.get(f'/security_log/{event_id}').data
+    with app.app_context():
+        (passkey,) = Passkey.list_for(User.by_username('susan'))
+    assert client.post(f'/passkeys/{passkey.id}/remove').status_code == 302
+    removed = smtp.take('A passkey was removed', 'susan@example.com')
+    event_id = LOG_LINK.search(removed.get_body(('html',)).get_content())[1]
+    assert b'Passkey removed' in client.get(f'/security_log/{event_id}').data
+    assert events(app)[:2] == ['passkey_removed', 'passkey_added']

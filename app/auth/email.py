@@ -68,7 +68,7 @@ def reset_message(user: User) -> Message:
 def resolve_reset_request(row: OutboxMessage) -> Message | None:
     """First attempt: find the account and take its throttle slot, once."""
     user = User.by_email(row.recipients)
-    if user is None:
+    if user is None or user.deleted_at:  # scheduled for deletion: as unknown
         audit('reset_unknown_address', email=mask_email(row.recipients), job=row.id)
         return None
     if not user.claim_reset_slot(current_app.config['RESET_EMAIL_INTERVAL']):
@@ -87,7 +87,7 @@ def resolve_reset_request(row: OutboxMessage) -> Message | None:
 def build_reset_email(row: OutboxMessage) -> Message | None:
     """A retry: the account must still have the address it had."""
     user = User.by_email(row.recipients)
-    if user is None:
+    if user is None or user.deleted_at:
         audit('reset_account_changed', job=row.id)
         return None
     return reset_message(user)
@@ -132,8 +132,10 @@ def build_pending_signup_email(row: OutboxMessage) -> Message | None:
 
 
 def account(row: OutboxMessage) -> User | None:
-    """The account a send-time row was queued for, if it still exists."""
-    return db.session.get(User, row.data.get('user'))
+    """The account a send-time row was queued for, if it still exists and
+    is not scheduled for deletion (its restore mail is app.deletion's)."""
+    user = db.session.get(User, row.data.get('user'))
+    return None if user is None or user.deleted_at else user
 
 
 def confirmation_message(user: User, to: str, template: str, subject: str, **claims):

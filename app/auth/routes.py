@@ -66,6 +66,8 @@ def _forget_opened_links(_app, **_extra) -> None:
     links.forget()
     session.pop(RESET_AGAIN, None)
     session.pop(PENDING, None)
+    # Whose restore link "send it again" sends: not the next person's.
+    session.pop(deletion.SESSION_KEY, None)
 
 
 @bp.route('/login', methods=['GET', 'POST'])

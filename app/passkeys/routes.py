@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app import reauth
+from app import reauth, security_log
 from app.agents import describe_agent
 from app.database import commit_unless_conflict
 from app.extensions import db, limiter
@@ -124,11 +124,11 @@ def add():
         flash(str(error), 'danger')
         return redirect(url_for('passkeys.manage'))
     db.session.add(passkey)
-    queue_notice(user, 'passkey_added', name=passkey.name)
+    log = security_log.record('passkey_added', user, name=passkey.name)
+    queue_notice(user, 'passkey_added', name=passkey.name, log=log)
     if not commit_unless_conflict():
         flash('That passkey is already registered.', 'danger')
         return redirect(url_for('passkeys.manage'))
-    audit('passkey_added', account=user.id, passkey=passkey.id)
     flash(f'Passkey added as "{passkey.name}". You can rename it below.', 'success')
     return redirect(url_for('passkeys.manage'))
 
@@ -165,8 +165,9 @@ def remove(passkey_id):
     if RemoveForm().validate_on_submit():
         name = passkey.name
         db.session.delete(passkey)
-        queue_notice(_user(), 'passkey_removed', name=name)
+        user, private = _user(), {'passkey': passkey_id}
+        log = security_log.record('passkey_removed', user, private, name=name)
+        queue_notice(user, 'passkey_removed', name=name, log=log)
         db.session.commit()
-        audit('passkey_removed', account=current_user.id, passkey=passkey_id)
         flash(f'Passkey "{name}" removed: it no longer signs you in.', 'info')
     return redirect(url_for('passkeys.manage'))
