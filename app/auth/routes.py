@@ -16,6 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import (
     budgets,
+    deletion,
     devices,
     links,
     security_log,
