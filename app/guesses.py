@@ -32,14 +32,25 @@ def check_current_password(user, password: str) -> bool:
         return True
     if taken.ok and not taken.spent_now:
         return False
-    if taken.spent_now:  # once per window: later tries are over the budget
-        log = security_log.record('password_guess_budget_spent', user)
-        queue_notice(user, 'password_guesses', log=log)  # committed below
+    budget_spent(user, taken.spent_now)
+    end_guessing_session(SIGNED_OUT)
+
+
+def budget_spent(user, now: bool, by: str | None = None) -> None:
+    """Record a spent budget: the owner hears of it once per window (when
+    this try spent it, `now`); later tries only leave an audit line."""
+    if now:  # committed with the caller's change or sign-out
+        log = security_log.record('password_guess_budget_spent', user, by=by)
+        queue_notice(user, 'password_guesses', log=log)
     else:
-        audit('password_guess_budget_spent', account=user.id)
-    sessions.sign_out()  # this session, on the server (commits)
-    flash(SIGNED_OUT, 'danger')
-    # Not a form error: the session that was guessing has ended.
+        audit('password_guess_budget_spent', account=user.id, by=by)
+
+
+def end_guessing_session(message: str) -> None:
+    """Sign the guessing session out on the server (commits) and send it to
+    the sign-in page: not a form error, the session has ended."""
+    sessions.sign_out()
+    flash(message, 'danger')
     abort(redirect(url_for('auth.login')))
 
 

@@ -16,42 +16,13 @@ from collections import Counter
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 
-from app.email import send_email
-from app.extensions import db, limiter
-from app.outbox import OutboxMessage
+from app.extensions import limiter
 from app.testing import AuthActions
+from app.testing.outbox import outbox_rows, queue_emails, wait_until
 
 # A claim of 3 messages (MAIL_LEASE // MAIL_TIMEOUT), renewed every second.
 FAST_LEASE = {'MAIL_LEASE': '3', 'MAIL_TIMEOUT': '1', 'MAIL_POLL_INTERVAL': '0.2'}
-
-
-def queue_emails(app, n: int) -> list[int]:
-    with app.app_context():
-        rows = [
-            send_email(f'Message {i}', None, ['reader@example.com'], f'Body {i}')
-            for i in range(n)
-        ]
-        db.session.commit()
-        return [row.id for row in rows]
-
-
-def outbox_rows(app) -> list[OutboxMessage]:
-    with app.app_context():
-        rows = list(db.session.scalars(sa.select(OutboxMessage).order_by('id')))
-        db.session.expunge_all()
-        return rows
-
-
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError('condition not met in time')
 
 
 def arrivals(messages) -> Counter:
@@ -82,7 +53,7 @@ def test_a_claim_longer_than_its_lease_is_sent_exactly_once(
     env = {**FAST_LEASE, 'MAIL_LEASE': '1.5'}
     workers = [mail_worker(url, **env).start() for _ in range(2)]
     smtp.wait_for(8, timeout=60)
-    wait_until(lambda: all_sent(app))
+    wait_until(lambda: all_sent(app), timeout=30)
     time.sleep(1.5)  # a duplicate would have arrived by now
     assert arrivals(smtp.messages) == Counter(ids)  # each exactly once
     assert len({m['Message-ID'] for m in smtp.messages}) == 8
@@ -192,7 +163,9 @@ def test_a_killed_worker_s_mail_comes_back_within_a_minute(make_app, mail_worker
     killed = time.monotonic()
     assert {r.status for r in outbox_rows(app)} >= {'sending'}
     second = mail_worker(url, **FAST_LEASE).start()
-    wait_until(lambda: all_sent(app) and set(arrivals(smtp.messages)) == set(ids))
+    wait_until(
+        lambda: all_sent(app) and set(arrivals(smtp.messages)) == set(ids), timeout=30
+    )
     assert time.monotonic() - killed < 60
     time.sleep(1.5)
     counts = arrivals(smtp.messages)
@@ -339,7 +312,7 @@ def test_gunicorn_instances_do_not_share_a_control_socket(
         proc = app_process(url, **env)
         proc.env.pop('XDG_RUNTIME_DIR', None)
         procs.append(proc.start())
-    wait_until(lambda: os.path.exists(tmp_path / 'b.ctl'))
+    wait_until(lambda: os.path.exists(tmp_path / 'b.ctl'), timeout=30)
     assert os.path.exists(tmp_path / 'a.ctl')
     assert not shared.exists()  # without a name: no socket at all
     assert procs[0].terminate() == 0

@@ -2,13 +2,10 @@
 guess budget (PASSWORD_GUESS_BUDGET, shared with the password forms:
 app.guesses), counted first and given back when right."""
 
-from flask import abort, flash, redirect, url_for
-
-from app import budgets, security_log, sessions
+from app import budgets, guesses, security_log
 from app.mfa.models import Authenticator, RecoveryCode
 from app.models import User
 from app.notices import queue_notice
-from app.security import audit
 
 WRONG_CODE = 'That code is not right. Check the time on your phone, or use a new one.'
 TOO_MANY = 'Too many wrong codes. Sign in again in a few minutes.'
@@ -40,17 +37,10 @@ def checked_code(user: User, code: str, recovery: bool = True):
             return kind, False
         if not taken.spent_now:
             return None, False
-    if taken.spent_now:  # once per window, committed by the caller
-        log = security_log.record('password_guess_budget_spent', user, by='code')
-        queue_notice(user, 'password_guesses', log=log)
-    else:
-        audit('password_guess_budget_spent', account=user.id, by='code')
+    guesses.budget_spent(user, taken.spent_now, by='code')
     return None, True
 
 
 def end_guessing_session() -> None:
-    """Past the budget in a signed-in session: as app.guesses does, sign
-    this session out on the server and send it to the sign-in page."""
-    sessions.sign_out()  # commits
-    flash(TOO_MANY, 'danger')
-    abort(redirect(url_for('auth.login')))
+    """Past the budget in a signed-in session (app.guesses)."""
+    guesses.end_guessing_session(TOO_MANY)
