@@ -78,9 +78,9 @@ def test_two_processes_share_the_outbox_without_duplicates(make_app, app_process
     proc = app_process(url, workers=2).start()
     ids = queue_emails(app, 200)
     smtp.wait_for(200, timeout=90)
-    time.sleep(1)
+    # The server has each message a moment before its row is recorded sent.
+    wait_until(lambda: {r.status for r in outbox_rows(app)} == {'sent'})
     assert outbox_ids(smtp.messages) == ids
-    assert {r.status for r in outbox_rows(app)} == {'sent'}
     assert proc.terminate() == 0
 
 
@@ -95,9 +95,9 @@ def test_mail_workers_and_a_web_process_share_the_outbox(
     web = app_process(url).start()
     ids = queue_emails(app, 150)
     smtp.wait_for(150, timeout=90)
-    time.sleep(1)
+    # The server has each message a moment before its row is recorded sent.
+    wait_until(lambda: {r.status for r in outbox_rows(app)} == {'sent'})
     assert outbox_ids(smtp.messages) == ids
-    assert {r.status for r in outbox_rows(app)} == {'sent'}
     assert web.terminate() == 0
     for worker in workers:
         assert worker.terminate() == 0
