@@ -129,14 +129,17 @@ def test_a_database_drop_after_acceptance_neither_resends_nor_strands(
     drop = DatabaseDrop(url, every=4)
     smtp.handler.on_data = drop
     ids = queue_emails(app, 12)
-    env = {**FAST_LEASE, 'SQLITE_BUSY_TIMEOUT_MS': '300'}
+    # A lease the 1 s lock cannot outlast on a loaded machine: with 3 s, the
+    # heartbeat (blocked by the lock too) once let it lapse, and losing the
+    # database for longer than the lease is the documented re-send case.
+    env = {**FAST_LEASE, 'MAIL_LEASE': '10', 'SQLITE_BUSY_TIMEOUT_MS': '300'}
     workers = [mail_worker(url, **env).start() for _ in range(2)]
     smtp.wait_for(12, timeout=60)
     wait_until(lambda: all_sent(app), timeout=20)  # no row left in 'sending'
     for thread in drop.threads:
         thread.join(15)
     time.sleep(1.5)
-    assert drop.dropped == [i for i in ids if i % 4 == 0]
+    assert sorted(drop.dropped) == [i for i in ids if i % 4 == 0]  # each once
     assert arrivals(smtp.messages) == Counter(ids)  # none sent again
     logs = worker_logs(workers)
     assert logs.count('recording its result failed') >= len(drop.dropped)
