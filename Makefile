@@ -18,6 +18,12 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The compiled catalogs (.mo) the app reads, from the .po files in git.
+CATALOGS := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
+app/translations/.compiled: $(BIN)/.installed $(CATALOGS)
+	$(BIN)/pybabel -q compile -d app/translations
+	touch $@
+
 # A random SECRET_KEY is written on first run; an existing one is kept.
 .env:
 	cp .env.example .env
@@ -28,7 +34,7 @@ secret-key: .env
 	  echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))')" >> .env; \
 	  echo 'Wrote a random SECRET_KEY into .env'; }
 
-run: $(BIN)/.installed secret-key
+run: $(BIN)/.installed app/translations/.compiled secret-key
 	$(BIN)/flask db upgrade
 	$(BIN)/flask run --host localhost --port 5000
 
@@ -49,7 +55,7 @@ node_modules/.installed: package.json package-lock.json
 	  npm ci --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo 'npm not found: the accessibility checks will be skipped (install Node.js and npm).'; fi
 
-test: $(BIN)/.installed-dev browser node_modules/.installed
+test: $(BIN)/.installed-dev app/translations/.compiled browser node_modules/.installed
 	$(BIN)/pytest -q tests.py tests $(PYTEST_ARGS)
 
 mail: $(BIN)/.installed-dev
@@ -63,7 +69,7 @@ format: $(BIN)/.installed-dev
 	$(BIN)/ruff check $(RUFF_RULES) --fix .
 	$(BIN)/ruff format $(RUFF_FORMAT) .
 
-bench: $(BIN)/.installed-dev
+bench: $(BIN)/.installed-dev app/translations/.compiled
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:

@@ -158,6 +158,9 @@ class Config:
     MAIL_LEASE = env_float('MAIL_LEASE', 30)
 
     POSTS_PER_PAGE = env_int('POSTS_PER_PAGE', 25)
+    # The languages pages and emails are offered in (catalogs under
+    # app/translations/), the first the fall-back.
+    LANGUAGES = ('en', 'es', 'zh_Hans')
     # A username given up by a rename stays reserved to its owner this long.
     USERNAME_HOLD_DAYS = env_int('USERNAME_HOLD_DAYS', 30)
     # Seconds a proof of identity (sign-in, password, code) lets this session

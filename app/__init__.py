@@ -6,7 +6,17 @@ starts where the operator chooses (see app.outbox).
 
 from flask import Flask
 
-from app import database, health, links, outbox, security, sessions, urls
+from app import (
+    database,
+    health,
+    i18n,
+    links,
+    outbox,
+    security,
+    sessions,
+    translate,
+    urls,
+)
 from app.account import bp as account_bp
 from app.auth import bp as auth_bp
 from app.cards import cards_html
@@ -50,6 +60,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     bootstrap.init_app(app)
     csrf.init_app(app)
+    i18n.init_app(app)
     configure_limit_store(app)
     limiter.init_app(app)
     database.init_app(app)
@@ -80,3 +91,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(mfa_bp)
     app.register_blueprint(passkeys_bp)
     app.register_blueprint(cli_bp)
+    app.register_blueprint(translate.bp)

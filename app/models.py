@@ -53,6 +53,8 @@ class User(UserMixin, db.Model):
     )
     # Deleted by its owner: hidden until restored or purged (app.deletion).
     deleted_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime(), index=True)
+    # Pages and emails in this language (app.i18n); None: the browser's.
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(16))
 
     posts: so.WriteOnlyMapped['Post'] = so.relationship(back_populates='author')
     following: so.WriteOnlyMapped['User'] = so.relationship(
@@ -75,9 +77,8 @@ class User(UserMixin, db.Model):
     def __repr__(self) -> str:
         return f'<User {self.username}>'
 
-    # The sign-in (app.sessions.UserSession) this request came with: Flask-Login
-    # keeps its token, not the account id, in the session and remember cookie.
-    # Set at sign-in or by the user loader (app.sessions), on this object only.
+    # The sign-in (app.sessions.UserSession) this request came with, set at
+    # sign-in or by the user loader (app.sessions), on this object only.
     session_token = None  # the cookie's secret
     session_id = None  # its UserSession row
     session_created_at = None  # when the sign-in began (its absolute lifetime)
@@ -97,8 +98,7 @@ class User(UserMixin, db.Model):
 
     def replace_password(self, expected_hash: str | None, password: str) -> bool:
         """Compare-and-set: change the password only if its hash is still
-        `expected_hash`, so of two racing resets with one link only one wins.
-        """
+        `expected_hash`, so of two racing resets with one link only one wins."""
         new_hash = hash_password(password)
         result = db.session.execute(
             sa.update(User)

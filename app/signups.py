@@ -37,13 +37,20 @@ class PendingSignup(db.Model):
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(256))
     created: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), default=utcnow)
     expires: so.Mapped[datetime] = so.mapped_column(UTCDateTime(), index=True)
+    # The browser's language at sign-up: the link's email and the account's.
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(16))
 
     def __repr__(self) -> str:
         return f'<PendingSignup {self.username}>'
 
     @classmethod
     def start(
-        cls, username: str, email: str, password_hash: str, lifetime: int
+        cls,
+        username: str,
+        email: str,
+        password_hash: str,
+        lifetime: int,
+        language: str | None = None,
     ) -> Optional['PendingSignup']:
         """A new pending sign-up (flushed, so it has its id), or None if an
         account has the name; expired ones are removed first, which frees
@@ -58,6 +65,7 @@ class PendingSignup(db.Model):
             password_hash=password_hash,
             created=now,
             expires=now + timedelta(seconds=lifetime),
+            language=language,
         )
         db.session.add(pending)
         db.session.flush()
@@ -119,6 +127,7 @@ class PendingSignup(db.Model):
             email=self.email,
             email_confirmed=True,
             password_hash=self.password_hash,
+            language=self.language,
         )
         db.session.execute(
             sa.delete(PendingSignup).where(PendingSignup.email == self.email)

@@ -1,4 +1,4 @@
-from wtforms import IntegerField, PasswordField, StringField, SubmitField
+from wtforms import IntegerField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -12,6 +12,7 @@ from app import reauth
 from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
 from app.guesses import CurrentPassword
+from app.i18n import NAMES
 from app.identity import canonical_username
 from app.models import User
 from app.validators import MAX_PASSWORD, context_words, strip
@@ -76,6 +77,13 @@ class SignOutOneForm(BaseForm):
         widget=HiddenInput(), validators=[InputRequired(), NumberRange(1, 2**31 - 1)]
     )
     submit = SubmitField('Sign out')
+
+
+class LanguageForm(BaseForm):
+    """The language of the account's pages and emails, each named in itself."""
+
+    language = SelectField('Language', choices=list(NAMES.items()))
+    submit = SubmitField('Save language')
 
 
 class ConfirmForm(BaseForm):

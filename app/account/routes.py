@@ -10,6 +10,7 @@ from app.account.email import queue_change_approval, queue_email_change
 from app.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
+    LanguageForm,
     SignOutOneForm,
     SignOutOthersForm,
 )
@@ -17,6 +18,7 @@ from app.auth.email import queue_signup_confirmation
 from app.email_undo import UNDO_DAYS, EmailUndo
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.i18n import select_language
 from app.mfa.checks import WRONG_CODE, checked_code, end_guessing_session
 from app.mfa.models import Authenticator
 from app.notices import queue_notice
@@ -24,10 +26,18 @@ from app.security import audit, config_limit, mask_email, safe_next_url
 from app.sessions import UserSession
 
 
-@bp.route('/settings')
+@bp.route('/settings', methods=['GET', 'POST'])
 @login_required
 def settings():
-    return render_template('account/settings.html', title='Settings')
+    user = current_user._get_current_object()
+    form = LanguageForm(language=select_language())
+    if form.validate_on_submit():
+        user.language = form.language.data
+        db.session.commit()
+        # Flask-Babel chose this request's language already; the next page
+        # shows the new one.
+        return redirect(url_for('account.settings'))
+    return render_template('account/settings.html', title='Settings', form=form)
 
 
 @bp.route('/reauthenticate', methods=['GET', 'POST'])

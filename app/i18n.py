@@ -1,0 +1,97 @@
+"""Languages: which one a page is in, and an email in its recipient's.
+
+Flask-Babel translates, with the catalogs under app/translations/ (`flask
+translate ...`, see the README). A page is in the signed-in person's chosen
+language (/settings), else the first the browser's Accept-Language names
+that we have, else English. An email is rendered when it is sent, in the
+language stored for its recipient then (`in_language`, app.email).
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import Babel, force_locale, get_locale, get_translations
+from flask_login import current_user
+
+babel = Babel()
+
+# Each language named in itself, for the menu that chooses one.
+NAMES = {'en': 'English', 'es': 'Español', 'zh_Hans': '简体中文'}
+# Accept-Language's primary subtags (zh-CN, zh-Hans, es-419 ...) to ours.
+_BY_PRIMARY = {'en': 'en', 'es': 'es', 'zh': 'zh_Hans'}
+
+
+def offered(language: str | None) -> bool:
+    return language in current_app.config['LANGUAGES']
+
+
+def browser_language() -> str:
+    """The first language the browser asks for that we have, else English."""
+    if has_request_context():
+        for tag, quality in request.accept_languages:
+            code = _BY_PRIMARY.get(tag.replace('_', '-').split('-')[0].lower())
+            if quality > 0 and offered(code):
+                return code
+    return current_app.config['LANGUAGES'][0]
+
+
+def select_language() -> str:
+    """Flask-Babel's locale selector: the account's choice, else the browser's."""
+    user = current_user
+    if user and user.is_authenticated and offered(user.language):
+        return user.language
+    return browser_language()
+
+
+def recipient_language(user=None) -> str:
+    """An email's language: the recipient's stored one, else the default
+    (an email is not written for whoever's browser caused it)."""
+    language = getattr(user, 'language', None)
+    return language if offered(language) else current_app.config['LANGUAGES'][0]
+
+
+def html_lang() -> str:
+    """This page's language as a BCP 47 tag for <html lang>: zh-Hans, es."""
+    locale = get_locale()
+    if locale is None:
+        return 'en'
+    return f'{locale.language}-{locale.script}' if locale.script else locale.language
+
+
+@contextmanager
+def in_language(language: str) -> Iterator[None]:
+    """Translate in `language` inside the block (an email being rendered)."""
+    with force_locale(language):
+        g.pop('_translations', None)
+        try:
+            yield
+        finally:
+            g.pop('_translations', None)
+
+
+def translations():
+    """This context's catalog, looked up once (Flask-Babel finds it again
+    for every string: about 2 µs each, 30 to 60 strings a page)."""
+    try:
+        return g._translations
+    except AttributeError:
+        found = g._translations = get_translations()
+        return found
+
+
+def _gettext(string: str) -> str:
+    return translations().gettext(string)
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return translations().ngettext(singular, plural, n)
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_language)
+    # Templates get the cached catalog; Jinja's new-style gettext formats
+    # and escapes (so a literal % in a template string is written %%).
+    app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+    app.add_template_global(html_lang)
+    app.add_template_global(NAMES, 'LANGUAGE_NAMES')
