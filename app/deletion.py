@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app, redirect, session, url_for
+from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from app import security_log, sessions
@@ -119,12 +120,12 @@ def build_restore_link(row: OutboxMessage) -> Message | None:
     if left <= 0:
         return None
     return build_message(
-        '[Microblog] Your account is scheduled for deletion',
+        _l('[Microblog] Your account is scheduled for deletion'),
         user.email,
         'restore_account',
         user=user,
         token=user.make_token(PURPOSE, left),
-        until=restorable_until(user).strftime('%A %-d %B %Y, %H:%M UTC'),
+        until=restorable_until(user),
     )
 
 

@@ -1,8 +1,10 @@
-"""Generic email: queue a rendered message, build public links. No feature."""
+"""Generic email: queue a message, build one when sent (in its recipient's
+language), build public links. No feature."""
 
 from flask import current_app, render_template
 from flask_mail import Message
 
+from app.i18n import in_language, recipient_language, tag
 from app.outbox import OutboxMessage, enqueue
 
 
@@ -39,25 +41,21 @@ def public_url(endpoint: str, **values) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
-def build_message(subject: str, to: str, template: str, **context) -> Message:
+def build_message(
+    subject: str, to: str, template: str, language: str | None = None, **context
+) -> Message:
     """A message from `email/<template>.txt` and `.html`, for a send-time
-    handler (so its link is made when it is sent, never stored)."""
-    return Message(
-        subject=subject,
-        sender=current_app.config['MAIL_DEFAULT_SENDER'],
-        recipients=[to],
-        body=render_template(f'email/{template}.txt', **context),
-        html=render_template(f'email/{template}.html', **context),
-    )
-
-
-def send_rendered(subject: str, to: str, template: str, **context) -> OutboxMessage:
-    """Queue a message rendered now from `email/<template>.txt` and `.html`
-    (for messages that carry no token)."""
-    return send_email(
-        subject,
-        sender=None,
-        recipients=[to],
-        text_body=render_template(f'email/{template}.txt', **context),
-        html_body=render_template(f'email/{template}.html', **context),
-    )
+    handler (so its link is made when it is sent, never stored), in
+    `language`, else the language stored for `user` (the recipient) now.
+    `subject` may be a lazy string: it is translated here too."""
+    language = language or recipient_language(context.get('user'))
+    with in_language(language):
+        message = Message(
+            subject=str(subject),
+            sender=current_app.config['MAIL_DEFAULT_SENDER'],
+            recipients=[to],
+            body=render_template(f'email/{template}.txt', **context),
+            html=render_template(f'email/{template}.html', **context),
+        )
+    message.extra_headers = {'Content-Language': tag(language)}
+    return message

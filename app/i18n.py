@@ -9,10 +9,20 @@ language stored for its recipient then (`in_language`, app.email).
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale, get_translations
+from flask_babel import (
+    Babel,
+    force_locale,
+    format_datetime,
+    get_locale,
+    get_translations,
+)
+from flask_babel import gettext as _
 from flask_login import current_user
+
+from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM
 
 babel = Babel()
 
@@ -51,12 +61,40 @@ def recipient_language(user=None) -> str:
     return language if offered(language) else current_app.config['LANGUAGES'][0]
 
 
+def tag(language: str) -> str:
+    """Our code as a BCP 47 tag (<html lang>, Content-Language): zh-Hans."""
+    return language.replace('_', '-')
+
+
 def html_lang() -> str:
-    """This page's language as a BCP 47 tag for <html lang>: zh-Hans, es."""
+    """This page's (or email's) language as a BCP 47 tag."""
     locale = get_locale()
-    if locale is None:
-        return 'en'
-    return f'{locale.language}-{locale.script}' if locale.script else locale.language
+    return tag(str(locale)) if locale is not None else 'en'
+
+
+def email_time(value: datetime | str | None) -> str:
+    """A moment in an email, in its language: "2 de diciembre de 2026,
+    19:53:05 UTC". Text queued before this existed is shown as it is."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return format_datetime(value, 'long') if value else ''
+
+
+def device_phrase(browser: str | None, system: str | None) -> str:
+    """ "Firefox 133 on Windows" in the page's language (app.agents names
+    the browser; None for both: an operator at the server's command line)."""
+    if browser is None and system is None:
+        return _('an operator')
+    if system is None:  # queued before browser and system were kept apart
+        return browser
+    if browser == UNKNOWN_BROWSER:
+        browser = _('an unknown browser')
+    if system == UNKNOWN_SYSTEM:
+        system = _('an unknown system')
+    return _('%(browser)s on %(system)s', browser=browser, system=system)
 
 
 @contextmanager
@@ -94,4 +132,6 @@ def init_app(app: Flask) -> None:
     # and escapes (so a literal % in a template string is written %%).
     app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
     app.add_template_global(html_lang)
+    app.add_template_global(device_phrase)
+    app.add_template_filter(email_time)
     app.add_template_global(NAMES, 'LANGUAGE_NAMES')

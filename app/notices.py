@@ -6,61 +6,80 @@ an operator). Each says when
 "This wasn't me" link (/not_me/<token>, 7 days) made when it is sent."""
 
 from flask import has_request_context, request
+from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from app import security_log
 from app.dbtypes import utcnow
 from app.email import build_message
 from app.extensions import db
+from app.i18n import in_language, recipient_language
 from app.models import User
 from app.outbox import OutboxMessage, enqueue, handler
 from app.sessions import approximate_address, describe_agent
 
 NOTICE = 'security_notice'
 NOT_ME_EXPIRES = 7 * 24 * 3600
+CONTEXT = ('when', 'address', 'browser', 'system')  # request_context's keys
 SUBJECTS = {
-    'password_changed': '[Microblog] Your password was changed',
-    'new_sign_in': '[Microblog] New sign-in from a browser not seen before',
-    'password_guesses': '[Microblog] Too many wrong passwords on your account',
-    'authenticator_added': '[Microblog] An authenticator app was added',
-    'authenticator_removed': '[Microblog] The authenticator app was removed',
-    'recovery_codes_regenerated': '[Microblog] New recovery codes were made',
-    'recovery_code_used': '[Microblog] A recovery code was used to sign in',
-    'two_factor_reset': '[Microblog] Your second factor was removed by an operator',
-    'passkey_added': '[Microblog] A passkey was added to your account',
-    'passkey_removed': '[Microblog] A passkey was removed from your account',
+    'password_changed': _l('[Microblog] Your password was changed'),
+    'new_sign_in': _l('[Microblog] New sign-in from a browser not seen before'),
+    'password_guesses': _l('[Microblog] Too many wrong passwords on your account'),
+    'authenticator_added': _l('[Microblog] An authenticator app was added'),
+    'authenticator_removed': _l('[Microblog] The authenticator app was removed'),
+    'recovery_codes_regenerated': _l('[Microblog] New recovery codes were made'),
+    'recovery_code_used': _l('[Microblog] A recovery code was used to sign in'),
+    'two_factor_reset': _l('[Microblog] Your second factor was removed by an operator'),
+    'passkey_added': _l('[Microblog] A passkey was added to your account'),
+    'passkey_removed': _l('[Microblog] A passkey was removed from your account'),
 }
 # Second-factor changes share one template, each with its sentence.
 FACTOR_EVENTS = {
-    'authenticator_added': 'An authenticator app was added to your Microblog '
-    'account: signing in now asks for a code from it.',
-    'authenticator_removed': 'The authenticator app was removed from your '
-    'Microblog account: signing in now takes only the password.',
-    'recovery_codes_regenerated': 'New recovery codes were made for your '
-    'Microblog account; the earlier ones no longer work.',
-    'recovery_code_used': 'A recovery code was used to sign in to your '
-    'Microblog account. {remaining} of 10 are left.',
-    'two_factor_reset': 'An operator removed the second factor and the '
-    'passkeys of your Microblog account, at your request after checking who '
-    'you are: signing in now takes only the password.',
-    'passkey_added': 'A passkey named "{name}" was added to your Microblog '
-    'account: it can sign you in without your password.',
-    'passkey_removed': 'The passkey named "{name}" was removed from your '
-    'Microblog account: it no longer signs you in.',
+    'authenticator_added': _l(
+        'An authenticator app was added to your Microblog '
+        'account: signing in now asks for a code from it.'
+    ),
+    'authenticator_removed': _l(
+        'The authenticator app was removed from your '
+        'Microblog account: signing in now takes only the password.'
+    ),
+    'recovery_codes_regenerated': _l(
+        'New recovery codes were made for your '
+        'Microblog account; the earlier ones no longer work.'
+    ),
+    'recovery_code_used': _l(
+        'A recovery code was used to sign in to your '
+        'Microblog account. %(remaining)s of 10 are left.'
+    ),
+    'two_factor_reset': _l(
+        'An operator removed the second factor and the '
+        'passkeys of your Microblog account, at your request after checking who '
+        'you are: signing in now takes only the password.'
+    ),
+    'passkey_added': _l(
+        'A passkey named "%(name)s" was added to your Microblog '
+        'account: it can sign you in without your password.'
+    ),
+    'passkey_removed': _l(
+        'The passkey named "%(name)s" was removed from your '
+        'Microblog account: it no longer signs you in.'
+    ),
 }
 
 
 def request_context() -> dict:
-    """When, from roughly where and with which browser: for a notice (from
-    the command line: an operator on the server)."""
-    when = utcnow().strftime('%A %-d %B %Y, %H:%M UTC')
+    """When, from roughly where and with which browser: for a notice, put
+    into words when it is sent, in its reader's language (from the command
+    line: an operator at the server, both None)."""
+    when = utcnow().isoformat()
     if not has_request_context():
-        return {'when': when, 'address': 'the server', 'browser': 'an operator'}
+        return {'when': when, 'address': None, 'browser': None, 'system': None}
     browser, system = describe_agent(request.user_agent.string)
     return {
         'when': when,
         'address': approximate_address(request.remote_addr or ''),
-        'browser': f'{browser} on {system}',
+        'browser': browser,
+        'system': system,
     }
 
 
@@ -83,9 +102,9 @@ def build_notice(row: OutboxMessage) -> Message | None:
         return None
     token = user.make_token('not_me', NOT_ME_EXPIRES)
     event = data['event']
-    message = FACTOR_EVENTS.get(event, '').format(
-        remaining=data.get('remaining'), name=data.get('name')
-    )
+    with in_language(recipient_language(user)):
+        values = {'remaining': data.get('remaining'), 'name': data.get('name')}
+        message = str(FACTOR_EVENTS.get(event, '')) % values
     return build_message(
         SUBJECTS[event],
         row.recipients,
@@ -94,5 +113,5 @@ def build_notice(row: OutboxMessage) -> Message | None:
         token=token,
         message=message,
         log_url=security_log.event_url(data.get('log')),
-        **{k: data.get(k) for k in ('when', 'address', 'browser')},
+        **{k: data.get(k) for k in CONTEXT},
     )

@@ -9,22 +9,25 @@ send time that address's owner gets "someone tried to use your address"
 instead of a link, so the change page answers the same either way."""
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from app import security_log
 from app.auth.email import account, confirmation_message, confirmation_urgency
 from app.dbtypes import utcnow
-from app.email import build_message, send_rendered
+from app.email import build_message
 from app.email_undo import EmailUndo
 from app.extensions import db
+from app.i18n import recipient_language
 from app.models import User
+from app.notices import CONTEXT
 from app.outbox import OutboxMessage, enqueue, handler
 from app.security import audit
 
 CONFIRM_CHANGE = 'change_email'
 APPROVE_CHANGE = 'approve_email_change'
 EMAIL_CHANGED = 'email_changed'
-CONTEXT = ('when', 'address', 'browser')
+EMAIL_RESTORED = 'email_restored'
 
 
 def queue_email_change(
@@ -51,18 +54,27 @@ def queue_email_changed_notice(
     return enqueue(EMAIL_CHANGED, [undo.old_email], data=data)
 
 
-def send_email_restored_notice(
+def queue_email_restored_notice(
     user: User, replaced: str, context: dict
 ) -> OutboxMessage:
     """To the address an undo replaced: what happened (it carries no link)."""
-    return send_rendered(
-        '[Microblog] Your previous email address was restored',
-        replaced,
+    data = {'user': user.id, 'replaced': replaced, **context}
+    return enqueue(EMAIL_RESTORED, [replaced], data=data)
+
+
+@handler(EMAIL_RESTORED)
+def build_email_restored_notice(row: OutboxMessage) -> Message | None:
+    user = account(row)
+    if user is None:
+        return None
+    return build_message(
+        _l('[Microblog] Your previous email address was restored'),
+        row.recipients,
         'email_restored',
         user=user,
         restored=user.email,
-        replaced=replaced,
-        **context,
+        replaced=row.data.get('replaced'),
+        **{k: row.data.get(k) for k in CONTEXT},
     )
 
 
@@ -76,9 +88,10 @@ def build_change_confirmation(row: OutboxMessage) -> Message | None:
     if owner is not None and owner.id != user.id:
         audit('email_change_address_taken', account=user.id, job=row.id)
         return build_message(
-            '[Microblog] Someone tried to use your email address',
+            _l('[Microblog] Someone tried to use your email address'),
             new_email,
             'address_in_use',
+            language=recipient_language(owner),
         )
     claims = {'email': new_email}
     if row.data.get('approved'):
@@ -87,7 +100,7 @@ def build_change_confirmation(row: OutboxMessage) -> Message | None:
         user,
         new_email,
         'confirm_new_email',
-        '[Microblog] Confirm your new email address',
+        _l('[Microblog] Confirm your new email address'),
         **claims,
     )
 
@@ -101,7 +114,7 @@ def build_change_approval(row: OutboxMessage) -> Message | None:
     expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
     token = user.make_token('approve_email', expires, email=new_email)
     return build_message(
-        '[Microblog] Allow a change of email address?',
+        _l('[Microblog] Allow a change of email address?'),
         row.recipients,
         'approve_email_change',
         user=user,
@@ -120,7 +133,7 @@ def build_email_changed_notice(row: OutboxMessage) -> Message | None:
     # The links live as long as the undo is open.
     expires = max(1, int((undo.expires_at - utcnow()).total_seconds()))
     return build_message(
-        '[Microblog] Your email address was changed',
+        _l('[Microblog] Your email address was changed'),
         undo.old_email,
         'email_changed',
         user=user,

@@ -11,7 +11,7 @@ from app.account import bp
 from app.account.email import (
     queue_email_change,
     queue_email_changed_notice,
-    send_email_restored_notice,
+    queue_email_restored_notice,
 )
 from app.account.forms import ConfirmForm
 from app.auth.email import queue_reset_email, request_password_reset
@@ -203,7 +203,7 @@ def revert_email(token):
     sessions.revoke_all(user)
     queue_reset_email(user)
     if replaced != user.email:
-        send_email_restored_notice(user, replaced, request_context())
+        queue_email_restored_notice(user, replaced, request_context())
     security_log.record('email_reverted', user.id, email=mask_email(user.email))
     db.session.commit()
     links.forget('account.revert_email')

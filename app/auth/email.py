@@ -12,11 +12,13 @@ at each attempt; the link is never stored.
 """
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from app import security_log
 from app.email import build_message
 from app.extensions import db
+from app.i18n import recipient_language
 from app.models import User
 from app.outbox import OutboxMessage, Priority, enqueue, handler
 from app.outbox.queue import rewrite
@@ -28,7 +30,9 @@ RESET_REQUEST = 'password_reset'  # holds the typed address
 RESET_EMAIL = 'reset_email'  # resolved: holds the account's stored address
 CONFIRM_SIGNUP = 'confirm_email'  # an account's address (before 0006)
 PENDING_SIGNUP = 'confirm_signup'  # a pending sign-up's address
-SIGNUP_TAKEN_SUBJECT = '[Microblog] Someone tried to sign up with your email address'
+SIGNUP_TAKEN_SUBJECT = _l(
+    '[Microblog] Someone tried to sign up with your email address'
+)
 
 
 def _urgent() -> dict:
@@ -56,7 +60,7 @@ def reset_message(user: User) -> Message:
     """A fresh reset email for `user`, with a link valid from now."""
     token = user.get_reset_password_token(current_app.config['RESET_TOKEN_EXPIRES'])
     return build_message(
-        '[Microblog] Reset Your Password',
+        _l('[Microblog] Reset Your Password'),
         user.email,
         'reset_password',
         user=user,
@@ -119,12 +123,20 @@ def build_pending_signup_email(row: OutboxMessage) -> Message | None:
         return None  # confirmed, expired or replaced meanwhile
     if email_taken(pending.email):  # an account, or an open undo, holds it
         audit('signup_email_taken', email=mask_email(pending.email), job=row.id)
-        return build_message(SIGNUP_TAKEN_SUBJECT, pending.email, 'signup_email_taken')
+        # In the language of the account that has the address, if one does.
+        owner = User.by_email(pending.email)
+        return build_message(
+            SIGNUP_TAKEN_SUBJECT,
+            pending.email,
+            'signup_email_taken',
+            language=recipient_language(owner),
+        )
     expires = current_app.config['CONFIRM_TOKEN_EXPIRES']
     return build_message(
-        '[Microblog] Confirm your email address',
+        _l('[Microblog] Confirm your email address'),
         pending.email,
         'confirm_signup',
+        language=recipient_language(pending),
         username=pending.username,
         token=pending.make_token(expires),
         hours=expires // 3600,
@@ -154,5 +166,5 @@ def build_signup_confirmation(row: OutboxMessage) -> Message | None:
     if user is None or user.email_confirmed or user.email != row.recipients:
         return None  # nothing left to confirm at this address
     return confirmation_message(
-        user, user.email, 'confirm_email', '[Microblog] Confirm your email address'
+        user, user.email, 'confirm_email', _l('[Microblog] Confirm your email address')
     )

@@ -14,10 +14,10 @@ ON_POSTGRES = bool(os.environ.get('TEST_DATABASE_URL', '').startswith('postgres'
 SCRYPT = {'PASSWORD_HASH_METHOD': 'scrypt'}
 
 
-def make_user(username='susan', email=None, password=PASSWORD) -> User:
+def make_user(username='susan', email=None, password=PASSWORD, **fields) -> User:
     """An established account (its email address confirmed)."""
     email = email or f'{username}@example.com'
-    user = User(username=username, email=email, email_confirmed=True)
+    user = User(username=username, email=email, email_confirmed=True, **fields)
     user.set_password(password)
     db.session.add(user)
     db.session.commit()

@@ -9,9 +9,8 @@ Create Date: 2026-11-25
 - outbox.payload: JSON a send-time handler needs (an account id), never a
   token.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'

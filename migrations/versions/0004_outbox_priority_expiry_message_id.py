@@ -7,9 +7,8 @@ Create Date: 2026-11-25
 Queued rows keep priority 0 and no expiry; new ones get a Message-ID when
 they are queued.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0004'
 down_revision = '0003'

@@ -9,7 +9,6 @@ walking the newest posts on the index alone.
 """
 from alembic import op
 
-
 revision = '0005'
 down_revision = '0004'
 branch_labels = None

@@ -11,9 +11,8 @@ Create Date: 2026-12-02
   from a hash of the address; every existing account gets its own, made by
   the database's random source (128 bits).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0006'
 down_revision = '0005'

@@ -9,9 +9,8 @@ Create Date: 2026-12-02
   and is reserved to the account. Changes made before this upgrade have no
   row: their undo links stop working (they were bound to the address).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0007'
 down_revision = '0006'

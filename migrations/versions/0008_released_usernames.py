@@ -7,9 +7,8 @@ Create Date: 2026-12-02
 - released_username: a name given up by a rename, held for its former
   owner until expires_at (USERNAME_HOLD_DAYS after the rename).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0008'
 down_revision = '0007'

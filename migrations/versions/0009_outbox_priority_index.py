@@ -11,7 +11,6 @@ without reading the backlog.
 """
 from alembic import op
 
-
 revision = '0009'
 down_revision = '0008'
 branch_labels = None

@@ -12,9 +12,8 @@ Create Date: 2026-12-02
 - known_device: the browsers (device cookies) each account signed in from,
   and until when each is trusted to skip the second step.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0010'
 down_revision = '0009'

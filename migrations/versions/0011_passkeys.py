@@ -9,9 +9,8 @@ Create Date: 2026-12-02
 - passkey_ceremony: live challenges, each tied to one browser's session
   token (its SHA-256), a purpose and maybe an account; 5 minutes, one use.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0011'
 down_revision = '0010'

@@ -8,9 +8,8 @@ Create Date: 2026-12-02
   (/security_log); user_id is NULL for the anonymous line a purged
   account leaves.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0012'
 down_revision = '0011'

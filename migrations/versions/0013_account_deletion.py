@@ -8,9 +8,8 @@ Create Date: 2026-12-02
   restorable for ACCOUNT_DELETION_GRACE days, then purged.
 - held_post, held_follow: its posts and follows, held aside meanwhile.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0013'
 down_revision = '0012'

@@ -9,9 +9,8 @@ Create Date: 2026-12-02
 - pending_signup.language: the browser's at sign-up, for the link's email
   and then the account.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0014'
 down_revision = '0013'

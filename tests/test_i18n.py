@@ -1,0 +1,240 @@
+"""Languages: which one a page is in, the catalogs complete and intact,
+every page and email in Spanish and Chinese without English left, and
+email in its recipient's language."""
+
+import os
+import re
+
+import pytest
+from babel.messages.catalog import Catalog
+
+from app.dbtypes import utcnow
+from app.deletion import restorable_until
+from app.email import build_message
+from app.extensions import db
+from app.models import User
+from app.testing import PASSWORD, ROOT
+from app.testing.data import make_user
+from app.testing.i18n import (
+    LANGUAGES,
+    catalog,
+    code_messages,
+    english_left,
+    lost_placeholders,
+    untranslated,
+    visible_text,
+)
+
+HTML_LANG = re.compile(r'<html lang="([^"]+)"')
+
+
+def html_lang(response) -> str:
+    return HTML_LANG.search(response.get_data(as_text=True))[1]
+
+
+@pytest.fixture(scope='module')
+def code():
+    return code_messages()
+
+
+# Choosing the language
+
+
+@pytest.mark.parametrize(
+    'accept, lang',
+    [
+        ('es-ES,es;q=0.9,en;q=0.8', 'es'),
+        ('zh-CN,en;q=0.8', 'zh-Hans'),  # the first choice wins, not the exact match
+        ('zh-Hans', 'zh-Hans'),
+        ('fr-FR, de;q=0.9', 'en'),  # nothing we have: English
+        ('es;q=0, zh;q=0.5', 'zh-Hans'),  # q=0 means "not this one"
+        ('', 'en'),
+    ],
+)
+def test_the_browser_chooses_before_sign_in(client, accept, lang):
+    response = client.get('/login', headers={'Accept-Language': accept})
+    assert response.status_code == 200
+    assert html_lang(response) == lang
+
+
+def test_the_account_setting_wins_over_the_browser(app, client, auth):
+    with app.app_context():
+        make_user('susan')
+    auth.login()
+    chinese = {'Accept-Language': 'zh-CN'}
+    assert html_lang(client.get('/index', headers=chinese)) == 'zh-Hans'
+    response = client.post('/settings', data={'language': 'es'}, headers=chinese)
+    assert response.status_code == 302
+    page = client.get('/index', headers=chinese)
+    assert html_lang(page) == 'es'
+    assert 'Inicio' in page.get_data(as_text=True)  # the navigation's "Home"
+    with app.app_context():
+        assert db.session.scalar(db.select(User.language)) == 'es'
+
+
+def test_the_menu_names_each_language_in_itself(app, client, auth):
+    with app.app_context():
+        make_user('susan', language='zh_Hans')
+    auth.login()
+    page = client.get('/settings').get_data(as_text=True)
+    options = re.findall(r'<option value="(\w+)"( selected)?>([^<]+)</option>', page)
+    assert options == [
+        ('en', '', 'English'),
+        ('es', '', 'Español'),
+        ('zh_Hans', ' selected', '简体中文'),
+    ]
+
+
+def test_an_unknown_language_is_a_form_error_not_a_500(app, client, auth):
+    with app.app_context():
+        make_user('susan')
+    auth.login()
+    response = client.post('/settings', data={'language': 'xx'})
+    assert response.status_code == 200
+    assert 'aria-invalid="true"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(User.language)) is None
+
+
+def test_changing_the_language_needs_the_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        make_user('susan', language='en')
+    client = app.test_client()
+    page = client.get('/login').get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+    data = {'username': 'susan', 'password': PASSWORD, 'csrf_token': token}
+    assert client.post('/login', data=data).status_code == 302
+    assert client.post('/settings', data={'language': 'es'}).status_code == 400
+    with app.app_context():
+        assert db.session.scalar(db.select(User.language)) == 'en'
+
+
+# The catalogs
+
+
+@pytest.mark.parametrize('language', LANGUAGES)
+def test_every_message_in_the_code_is_translated(code, language):
+    assert untranslated(code, catalog(language)) == []
+
+
+@pytest.mark.parametrize('language', LANGUAGES)
+def test_translations_keep_their_placeholders(language):
+    assert lost_placeholders(catalog(language)) == []
+
+
+def test_the_checks_catch_a_missing_message_and_a_lost_placeholder(code):
+    broken = Catalog(locale='es')
+    first = next(m for m in code if m.id and '%(' in str(m.id) and not m.pluralizable)
+    broken.add(first.id, string='sin marcador')
+    assert untranslated(code, broken)  # everything else is missing
+    assert lost_placeholders(broken) == [f'{first.id!r} -> {"sin marcador"!r}']
+
+
+def test_plurals_follow_each_language(app, client, auth):
+    with app.app_context():
+        susan, john, mary = make_user('susan'), make_user('john'), make_user('mary')
+        john.follow(susan)
+        db.session.commit()
+        susan.language = 'es'
+        db.session.commit()
+    auth.login()
+    one = visible_text(client.get('/user/susan').get_data(as_text=True))
+    assert '1 seguidor' in one and '1 seguidores' not in one
+    with app.app_context():
+        mary = db.session.scalar(db.select(User).filter_by(username='mary'))
+        mary.follow(db.session.scalar(db.select(User).filter_by(username='susan')))
+        db.session.commit()
+    two = visible_text(client.get('/user/susan').get_data(as_text=True))
+    assert '2 seguidores' in two
+
+
+# Every page and email, in each language
+
+SIGNED_OUT = ['/login', '/register', '/reset_password_request', '/no/such/page']
+SIGNED_IN = [
+    '/index', '/explore', '/user/susan', '/edit_profile', '/settings',
+    '/change_password', '/change_email', '/sessions', '/two_factor',
+    '/two_factor/setup', '/passkeys', '/export', '/delete_account',
+    '/security_log', '/reauthenticate',
+]  # fmt: skip
+# Forms sent empty: every error message shows.
+EMPTY_POSTS = ['/login', '/register', '/reset_password_request', '/change_password',
+               '/change_email', '/edit_profile', '/delete_account']  # fmt: skip
+
+
+@pytest.mark.parametrize('language', LANGUAGES)
+def test_every_page_is_in_the_language_with_no_english_left(make_app, language):
+    app = make_app(REAUTH_WINDOW=0)
+    translated = catalog(language)
+    client = app.test_client()
+    headers = {'Accept-Language': language.replace('_', '-')}
+    found = {}
+
+    def visit(path, method='GET'):
+        response = client.open(path, method=method, headers=headers, data={})
+        assert response.status_code < 500, path
+        if response.status_code in (301, 302, 303):
+            return
+        assert html_lang(response) == language.replace('_', '-'), path
+        left = english_left(visible_text(response.get_data(as_text=True)), translated)
+        if left:
+            found[f'{method} {path}'] = left
+
+    for path in SIGNED_OUT:
+        visit(path)
+    for path in EMPTY_POSTS[:3]:
+        visit(path, 'POST')
+    with app.app_context():
+        make_user('susan', language=language)
+        make_user('john').follow(db.session.scalar(db.select(User)))
+        db.session.commit()
+    client.post('/login', data={'username': 'susan', 'password': PASSWORD})
+    client.post('/index', data={'post': 'hola'})
+    for path in SIGNED_IN:
+        visit(path)
+    for path in EMPTY_POSTS[3:]:
+        visit(path, 'POST')
+    assert found == {}
+
+
+EMAIL_CONTEXT = {
+    'token': 'token',
+    'keep_token': 'token',
+    'new_email': 'new@example.com',
+    'hours': 24,
+    'message': '',
+    'log_url': 'http://localhost/security_log',
+    'when': '2026-12-02T10:00:00',
+    'address': '203.0.113.x',
+    'browser': 'Firefox 133',
+    'system': 'Windows',
+    'restored': 'old@example.com',
+    'replaced': 'new@example.com',
+    'username': 'susan',
+}
+
+
+@pytest.mark.parametrize('language', LANGUAGES)
+def test_every_email_is_in_the_language_with_no_english_left(app, language):
+    translated = catalog(language)
+    folder = os.path.join(ROOT, 'app', 'templates', 'email')
+    names = sorted({n[:-4] for n in os.listdir(folder) if n.endswith('.txt')})
+    names = [n for n in names if not n.startswith('_')]
+    found = {}
+    with app.test_request_context():
+        user = make_user('susan', language=language)
+        user.deleted_at = utcnow()
+        context = {**EMAIL_CONTEXT, 'until': restorable_until(user)}
+        for name in names:
+            message = build_message('Subject', 'to@example.com', name, user=user,
+                                    **context)  # fmt: skip
+            assert message.extra_headers['Content-Language'] == language.replace(
+                '_', '-'
+            )
+            for part in (message.body, visible_text(message.html)):
+                left = english_left(part, translated)
+                if left:
+                    found[name] = left
+            assert f'lang="{language.replace("_", "-")}"' in message.html, name
+    assert found == {}
