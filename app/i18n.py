@@ -15,7 +15,8 @@ from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import (
     Babel,
     force_locale,
-    format_datetime,
+    format_date,
+    format_time,
     get_locale,
     get_translations,
 )
@@ -73,14 +74,18 @@ def html_lang() -> str:
 
 
 def email_time(value: datetime | str | None) -> str:
-    """A moment in an email, in its language: "2 de diciembre de 2026,
-    19:53:05 UTC". Text queued before this existed is shown as it is."""
+    """A moment in an email, in its language: "Wednesday, December 2, 2026,
+    19:53 UTC", "miércoles, 2 de diciembre de 2026, 19:53 UTC". Text queued
+    before this existed is shown as it is."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return format_datetime(value, 'long') if value else ''
+    if not value:
+        return ''
+    date, time = format_date(value, 'full'), format_time(value, 'HH:mm')
+    return _('%(date)s, %(time)s UTC', date=date, time=time)
 
 
 def device_phrase(browser: str | None, system: str | None) -> str:

@@ -214,7 +214,7 @@ def test_password_notice_says_when_where_and_offers_this_wasnt_me(make_app, smtp
     notice = smtp.take('Your password was changed', 'susan@example.com')
     text, path = notice_context_and_link(notice)
     assert 'Firefox 133 on Linux' in text and '198.51.100.x' in text
-    assert re.search(r'When: \w+day \d+ \w+ 20\d\d, \d\d:\d\d UTC', text)
+    assert re.search(r'When: \w+day, \w+ \d+, 20\d\d, \d\d:\d\d UTC', text)
     assert "This wasn't me" in text
     assert 'This wasn' in notice.get_body(('html',)).get_content()
 

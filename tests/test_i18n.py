@@ -77,11 +77,13 @@ def test_the_menu_names_each_language_in_itself(app, client, auth):
         make_user('susan', language='zh_Hans')
     auth.login()
     page = client.get('/settings').get_data(as_text=True)
-    options = re.findall(r'<option value="(\w+)"( selected)?>([^<]+)</option>', page)
+    options = re.findall(
+        r'<option value="(\w+)"( selected)? lang="([\w-]+)">([^<]+)<', page
+    )
     assert options == [
-        ('en', '', 'English'),
-        ('es', '', 'Español'),
-        ('zh_Hans', ' selected', '简体中文'),
+        ('en', '', 'en', 'English'),
+        ('es', '', 'es', 'Español'),
+        ('zh_Hans', ' selected', 'zh-Hans', '简体中文'),
     ]
 
 
@@ -96,18 +98,21 @@ def test_an_unknown_language_is_a_form_error_not_a_500(app, client, auth):
         assert db.session.scalar(db.select(User.language)) is None
 
 
-def test_changing_the_language_needs_the_csrf_token(make_app):
-    app = make_app(WTF_CSRF_ENABLED=True)
+def test_changing_the_language_needs_the_csrf_token(app, client, auth):
     with app.app_context():
         make_user('susan', language='en')
-    client = app.test_client()
-    page = client.get('/login').get_data(as_text=True)
+    auth.login()
+    app.config['WTF_CSRF_ENABLED'] = True
+    page = client.get('/settings').get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
-    data = {'username': 'susan', 'password': PASSWORD, 'csrf_token': token}
-    assert client.post('/login', data=data).status_code == 302
     assert client.post('/settings', data={'language': 'es'}).status_code == 400
     with app.app_context():
         assert db.session.scalar(db.select(User.language)) == 'en'
+    data = {'language': 'es', 'csrf_token': token}
+    same_site = {'Referer': 'https://microblog.test/settings'}
+    assert client.post('/settings', data=data, headers=same_site).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(db.select(User.language)) == 'es'
 
 
 # The catalogs

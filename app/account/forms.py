@@ -1,4 +1,5 @@
 from wtforms import IntegerField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -12,7 +13,7 @@ from app import reauth
 from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
 from app.guesses import CurrentPassword
-from app.i18n import NAMES
+from app.i18n import NAMES, tag
 from app.identity import canonical_username
 from app.models import User
 from app.validators import MAX_PASSWORD, context_words, strip
@@ -82,7 +83,13 @@ class SignOutOneForm(BaseForm):
 class LanguageForm(BaseForm):
     """The language of the account's pages and emails, each named in itself."""
 
-    language = SelectField('Language', choices=list(NAMES.items()))
+    language = SelectField(
+        'Language',
+        choices=[
+            SelectChoice(code, name, render_kw={'lang': tag(code)})
+            for code, name in NAMES.items()
+        ],
+    )
     submit = SubmitField('Save language')
 
 
