@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import ngettext
 
 from app import security_log
 from app.agents import describe_agent
@@ -27,8 +28,12 @@ from app.sessions import UserSession, approximate_address
 POSTS_PER_READ = 1000
 FLUSH_AT = 64 * 1024  # bytes held before they go to the client
 
-README = """\
-Your Microblog data, as of {when}.
+
+def readme(when: str, days: int) -> str:
+    """README.txt, for people: in the language of the page that asked."""
+    return ngettext(
+        """\
+Your Microblog data, as of %(when)s.
 
 account.json       your profile: username, email address (and whether it is
                    confirmed), about me, when you were last seen, whether
@@ -40,13 +45,37 @@ followers.json     the accounts that follow you (usernames).
 sessions.json      the browsers that signed in to your account: browser and
                    system, approximate address, when they signed in, were
                    last active and were signed out.
-security_log.json  your security log of the last {days} days (sign-ins,
+security_log.json  your security log of the last %(days)d day (sign-ins,
                    changes to your password, address and second factor,
                    downloads, ...), newest first.
 
 Times are in UTC. Passwords, authenticator secrets and recovery codes are
 never exported: we keep only what cannot be turned back into them.
-"""
+""",
+        """\
+Your Microblog data, as of %(when)s.
+
+account.json       your profile: username, email address (and whether it is
+                   confirmed), about me, when you were last seen, whether
+                   two-factor sign-in is on.
+posts.json         every post you wrote: its id, text and time (ISO 8601, UTC),
+                   newest first.
+following.json     the accounts you follow (usernames).
+followers.json     the accounts that follow you (usernames).
+sessions.json      the browsers that signed in to your account: browser and
+                   system, approximate address, when they signed in, were
+                   last active and were signed out.
+security_log.json  your security log of the last %(days)d days (sign-ins,
+                   changes to your password, address and second factor,
+                   downloads, ...), newest first.
+
+Times are in UTC. Passwords, authenticator secrets and recovery codes are
+never exported: we keep only what cannot be turned back into them.
+""",
+        days,
+        when=when,
+        days=days,
+    )
 
 
 class _Sink(io.RawIOBase):
@@ -99,7 +128,7 @@ def archive(user: User) -> Iterator[bytes]:
 def _members(user: User) -> list[tuple[str, Iterable[str]]]:
     days = current_app.config['SECURITY_LOG_DAYS']
     return [
-        ('README.txt', [README.format(when=_iso(utcnow()), days=days)]),
+        ('README.txt', [readme(_iso(utcnow()), days)]),
         ('account.json', [_dumps(_account(user))]),
         ('posts.json', _json_array(_posts(user))),
         ('following.json', _json_array(_usernames(user, following=True))),

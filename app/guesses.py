@@ -9,6 +9,7 @@ about it once per window.
 """
 
 from flask import abort, flash, redirect, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.validators import ValidationError
 
@@ -16,8 +17,8 @@ from app import budgets, security_log, sessions
 from app.notices import queue_notice
 from app.security import audit
 
-WRONG = 'That is not your current password.'
-SIGNED_OUT = (
+WRONG = _l('That is not your current password.')
+SIGNED_OUT = _l(
     'Too many wrong passwords: this browser was signed out. Sign in again '
     'in a few minutes.'
 )
@@ -46,11 +47,11 @@ def budget_spent(user, now: bool, by: str | None = None) -> None:
         audit('password_guess_budget_spent', account=user.id, by=by)
 
 
-def end_guessing_session(message: str) -> None:
+def end_guessing_session(message) -> None:
     """Sign the guessing session out on the server (commits) and send it to
     the sign-in page: not a form error, the session has ended."""
     sessions.sign_out()
-    flash(message, 'danger')
+    flash(str(message), 'danger')
     abort(redirect(url_for('auth.login')))
 
 
@@ -60,4 +61,4 @@ class CurrentPassword:
     def __call__(self, form, field) -> None:
         user = getattr(form, 'user', None) or current_user
         if not check_current_password(user, field.data or ''):
-            raise ValidationError(WRONG)
+            raise ValidationError(str(WRONG))

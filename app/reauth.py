@@ -12,6 +12,8 @@ from functools import wraps
 
 import sqlalchemy as sa
 from flask import current_app, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import Length, Optional
@@ -72,17 +74,17 @@ class ReauthForm(BaseForm):
 
     # Optional: checked (against the guess budget) only when typed.
     current_password = PasswordField(
-        'Password',
+        _l('Password'),
         validators=[Optional(), Length(max=MAX_PASSWORD), CurrentPassword()],
         render_kw={'autocomplete': 'current-password'},
     )
     code = StringField(
-        'Or a code from your authenticator app',
+        _l('Or a code from your authenticator app'),
         filters=[strip],
         validators=[Optional(), Length(max=32)],
         render_kw={'autocomplete': 'one-time-code', 'inputmode': 'numeric'},
     )
-    submit = SubmitField('Continue')
+    submit = SubmitField(_l('Continue'))
 
     def __init__(self, user: User, has_code: bool, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,6 +98,8 @@ class ReauthForm(BaseForm):
         if self.current_password.data or ('code' in self and self.code.data):
             return True
         self.current_password.errors.append(
-            'Enter your password' + (' or a code.' if 'code' in self else '.')
+            _('Enter your password or a code.')
+            if 'code' in self
+            else _('Enter your password.')
         )
         return False

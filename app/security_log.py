@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app, has_request_context, request
+from flask_babel import lazy_gettext as _l
 
 from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM
 from app.agents import parse as parse_agent
@@ -21,37 +22,42 @@ from app.email import public_url
 from app.extensions import db
 from app.models import User
 from app.security import audit
-from app.sessions import approximate_address
+from app.sessions import approximate_address, shown, shown_agent
 
 # What each event is called on /security_log (and in the export).
 LABELS = {
-    'login': 'Signed in',
-    'login_failed': 'A sign-in failed: wrong password',
-    'login_code_failed': 'A sign-in failed: wrong code',
-    'login_limit_reached': 'Too many failed sign-ins: sign-in paused',
-    'password_guess_budget_spent': 'Too many wrong passwords: signed out',
-    'new_browser_notice': 'Signed in from a new browser: we emailed you',
-    'password_changed': 'Password changed',
-    'reset_email_queued': 'Password reset link sent',
-    'reset_completed': 'Password reset',
-    'email_change_requested': 'Email change asked for',
-    'email_changed': 'Email address changed',
-    'email_reverted': 'Email change undone',
-    'authenticator_added': 'Authenticator app added',
-    'authenticator_removed': 'Authenticator app removed',
-    'recovery_codes_regenerated': 'New recovery codes made',
-    'recovery_code_used': 'Recovery code used to sign in',
-    'passkey_added': 'Passkey added',
-    'passkey_removed': 'Passkey removed',
-    'two_factor_reset_by_operator': 'Second factor removed by an operator',
-    'session_revoked': 'A session was signed out',
-    'sessions_revoked': 'Other sessions were signed out',
-    'not_me': '"This wasn\'t me": every session signed out',
-    'export': 'Your data was downloaded',
-    'deletion_scheduled': 'Account deletion scheduled',
-    'deletion_cancelled': 'Account deletion cancelled: account restored',
-    'account_deleted': 'An account was deleted',
+    'login': _l('Signed in'),
+    'login_failed': _l('A sign-in failed: wrong password'),
+    'login_code_failed': _l('A sign-in failed: wrong code'),
+    'login_limit_reached': _l('Too many failed sign-ins: sign-in paused'),
+    'password_guess_budget_spent': _l('Too many wrong passwords: signed out'),
+    'new_browser_notice': _l('Signed in from a new browser: we emailed you'),
+    'password_changed': _l('Password changed'),
+    'reset_email_queued': _l('Password reset link sent'),
+    'reset_completed': _l('Password reset'),
+    'email_change_requested': _l('Email change asked for'),
+    'email_changed': _l('Email address changed'),
+    'email_reverted': _l('Email change undone'),
+    'authenticator_added': _l('Authenticator app added'),
+    'authenticator_removed': _l('Authenticator app removed'),
+    'recovery_codes_regenerated': _l('New recovery codes made'),
+    'recovery_code_used': _l('Recovery code used to sign in'),
+    'passkey_added': _l('Passkey added'),
+    'passkey_removed': _l('Passkey removed'),
+    'two_factor_reset_by_operator': _l('Second factor removed by an operator'),
+    'session_revoked': _l('A session was signed out'),
+    'sessions_revoked': _l('Other sessions were signed out'),
+    'not_me': _l('"This wasn\'t me": every session signed out'),
+    'export': _l('Your data was downloaded'),
+    'deletion_scheduled': _l('Account deletion scheduled'),
+    'deletion_cancelled': _l('Account deletion cancelled: account restored'),
+    'account_deleted': _l('An account was deleted'),
 }
+
+# What where() stores for an event with no request (the CLI), and the
+# pages' words for it.
+SERVER, OPERATOR = 'the server', 'an operator'
+_BY_SERVER = {SERVER: _l('the server'), OPERATOR: _l('an operator')}
 
 
 class SecurityEvent(db.Model):
@@ -79,7 +85,19 @@ class SecurityEvent(db.Model):
 
     @property
     def label(self) -> str:
-        return LABELS.get(self.event, self.event)
+        return str(LABELS.get(self.event, self.event))
+
+    @property
+    def shown_browser(self) -> str:
+        """The stored English of where() in the page's language."""
+        if self.browser in _BY_SERVER:
+            return str(_BY_SERVER[self.browser])
+        browser, on, system = self.browser.partition(' on ')
+        return shown_agent(browser, system) if on else self.browser
+
+    @property
+    def shown_address(self) -> str:
+        return str(_BY_SERVER.get(self.address, shown(self.address)))
 
     @property
     def facts(self) -> dict:
@@ -131,9 +149,10 @@ def record(
 
 
 def where() -> dict:
-    """Roughly where from and which browser family (no versions)."""
+    """Roughly where from and which browser family (no versions), in
+    English: stored so, and shown in the reader's language (shown_browser)."""
     if not has_request_context():
-        return {'address': 'the server', 'browser': 'an operator'}
+        return {'address': SERVER, 'browser': OPERATOR}
     browser, _, system = parse_agent(request.user_agent.string)
     return {
         'address': approximate_address(request.remote_addr or ''),

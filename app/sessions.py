@@ -19,16 +19,37 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask, current_app, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
 from app import devices
-from app.agents import agent_family, describe_agent
+from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM, agent_family, describe_agent
 from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db, login
 from app.models import User
 
 __all__ = ['agent_family', 'describe_agent']  # for app.notices and others
+
+UNKNOWN_ADDRESS = 'unknown'
+# The pages' words for what describe_agent() and approximate_address() say in
+# English when they cannot tell (emails and the stored security log keep it).
+_SHOWN = {
+    UNKNOWN_BROWSER: _l('an unknown browser'),
+    UNKNOWN_SYSTEM: _l('an unknown system'),
+    UNKNOWN_ADDRESS: _l('unknown'),
+}
+
+
+def shown(text: str) -> str:
+    """A browser, system or address as a page shows it, in its language."""
+    return str(_SHOWN.get(text, text))
+
+
+def shown_agent(browser: str, system: str) -> str:
+    """'Firefox 133 on Windows', in the page's language."""
+    return _('%(browser)s on %(system)s', browser=shown(browser), system=shown(system))
 
 
 def _digest(token: str) -> str:
@@ -204,6 +225,8 @@ def touch(user: User, every: int) -> bool:
 
 @dataclass
 class SessionView:
+    """A row of /sessions: browser, system and address in the page's words."""
+
     id: int
     browser: str
     system: str
@@ -226,8 +249,8 @@ def live_sessions(user: User) -> list[SessionView]:
     return [
         SessionView(
             row.id,
-            *describe_agent(row.user_agent),
-            approximate_address(row.client_address),
+            *map(shown, describe_agent(row.user_agent)),
+            shown(approximate_address(row.client_address)),
             row.created_at,
             row.last_seen,
             row.id == user.session_id,
@@ -241,7 +264,7 @@ def approximate_address(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return 'unknown'
+        return UNKNOWN_ADDRESS
     if ip.version == 4:
         return '.'.join(str(ip).split('.')[:3] + ['x'])
     return str(ipaddress.ip_network(f'{ip}/48', strict=False))

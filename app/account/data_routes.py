@@ -13,6 +13,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
 from app import deletion, links, reauth, security_log
@@ -43,7 +44,7 @@ def security_log_page():
         rows[:EVENTS_PER_PAGE], number, EVENTS_PER_PAGE, len(rows) > EVENTS_PER_PAGE
     )
     return render_template(
-        'account/security_log.html', title='Security log', events=page
+        'account/security_log.html', title=_('Security log'), events=page
     )
 
 
@@ -66,7 +67,7 @@ def export():
     """What the download holds; a POST streams the ZIP (after a recent
     proof of identity), recorded in the security log first."""
     if not EmptyForm().validate_on_submit():
-        return render_template('account/export.html', title='Download your data')
+        return render_template('account/export.html', title=_('Download your data'))
     user = current_user._get_current_object()
     security_log.record('export', user)
     db.session.commit()
@@ -92,14 +93,18 @@ def delete_account():
         logout_user()
         until = deletion.restorable_until(user).strftime('%-d %B %Y')
         flash(
-            f'Your account is deleted. Until {until} you can restore it with the '
-            f'link we sent to {user.email}.',
+            _(
+                'Your account is deleted. Until %(date)s you can restore it with '
+                'the link we sent to %(address)s.',
+                date=until,
+                address=user.email,
+            ),
             'info',
         )
         return redirect(url_for('auth.login'))
     return render_template(
         'account/delete_account.html',
-        title='Delete your account',
+        title=_('Delete your account'),
         form=form,
         days=current_app.config['ACCOUNT_DELETION_GRACE'],
     )
@@ -118,11 +123,13 @@ def deletion_scheduled():
     if form.validate_on_submit():
         deletion.queue_restore_link(user)
         db.session.commit()
-        flash(f'We sent a new restore link to {user.email}.', 'info')
+        flash(
+            _('We sent a new restore link to %(address)s.', address=user.email), 'info'
+        )
         return redirect(url_for('account.deletion_scheduled'))
     return render_template(
         'account/deletion_scheduled.html',
-        title='Your account is scheduled for deletion',
+        title=_('Your account is scheduled for deletion'),
         email=user.email,
         until=deletion.restorable_until(user),
         form=form,
@@ -135,7 +142,7 @@ def restore_account(token):
     if token != links.LANDING:
         return links.land('account.restore_account', token)
     stashed = links.stashed('account.restore_account')
-    user, reason, _ = User.from_token(stashed, deletion.PURPOSE)
+    user, reason, _claims = User.from_token(stashed, deletion.PURPOSE)
     if user is not None and not deletion.restorable(user):
         user, reason = None, 'expired'  # the grace period is over
     if user is None:
@@ -148,15 +155,18 @@ def restore_account(token):
         db.session.commit()
         links.forget('account.restore_account')
         session.pop(deletion.SESSION_KEY, None)
-        flash('Welcome back: your account is restored. Sign in to continue.', 'success')
+        flash(
+            _('Welcome back: your account is restored. Sign in to continue.'),
+            'success',
+        )
         return redirect(url_for('auth.login'))
     return render_template(
-        'account/restore_account.html', title='Restore your account', form=form
+        'account/restore_account.html', title=_('Restore your account'), form=form
     )
 
 
 def _restore_refused(reason: str):
     links.forget('account.restore_account')
     audit('link_rejected', purpose=deletion.PURPOSE, reason=reason)
-    flash(LINK_REFUSED.get(reason, LINK_REFUSED['invalid']), 'warning')
+    flash(str(LINK_REFUSED.get(reason, LINK_REFUSED['invalid'])), 'warning')
     return redirect(url_for('auth.login'))

@@ -1,3 +1,5 @@
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
@@ -23,7 +25,7 @@ def current_password_field() -> PasswordField:
     """Every form asking for the current password uses this field: its
     answers count against the account's one guess budget (app.guesses)."""
     return PasswordField(
-        'Current password',
+        _l('Current password'),
         validators=[DataRequired(), Length(max=MAX_PASSWORD), CurrentPassword()],
         render_kw={'autocomplete': 'current-password'},
     )
@@ -50,26 +52,26 @@ class CurrentPasswordForm(BaseForm):
 
 
 class ChangePasswordForm(CurrentPasswordForm):
-    password, password2 = password_fields('New password')
-    submit = SubmitField('Change password')
+    password, password2 = password_fields(_l('New password'))
+    submit = SubmitField(_l('Change password'))
 
     def password_context(self) -> list[str]:
         return context_words(self.user.username, self.user.email)
 
 
 class ChangeEmailForm(CurrentPasswordForm):
-    email = email_field('New email address')
-    submit = SubmitField('Send a confirmation link')
+    email = email_field(_l('New email address'))
+    submit = SubmitField(_l('Send a confirmation link'))
 
     def validate_email(self, field) -> None:
         # Whether another account has the address is never said here: the
         # sender tells that address's owner instead (app.account.email).
         if field.data == self.user.email:
-            raise ValidationError('That is already your email address.')
+            raise ValidationError(_('That is already your email address.'))
 
 
 class SignOutOthersForm(CurrentPasswordForm):
-    submit = SubmitField('Sign out all other sessions')
+    submit = SubmitField(_l('Sign out all other sessions'))
 
 
 class SignOutOneForm(BaseForm):
@@ -77,36 +79,36 @@ class SignOutOneForm(BaseForm):
     session = IntegerField(
         widget=HiddenInput(), validators=[InputRequired(), NumberRange(1, 2**31 - 1)]
     )
-    submit = SubmitField('Sign out')
+    submit = SubmitField(_l('Sign out'))
 
 
 class LanguageForm(BaseForm):
     """The language of the account's pages and emails, each named in itself."""
 
     language = SelectField(
-        'Language',
+        _l('Language'),
         choices=[
             SelectChoice(code, name, render_kw={'lang': tag(code)})
             for code, name in NAMES.items()
         ],
     )
-    submit = SubmitField('Save language')
+    submit = SubmitField(_l('Save language'))
 
 
 class ConfirmForm(BaseForm):
     """The one click that uses an emailed link."""
 
-    submit = SubmitField('Confirm')
+    submit = SubmitField(_l('Confirm'))
 
 
 class DeleteAccountForm(BaseForm):
     confirm = StringField(
-        'Type your username to confirm',
+        _l('Type your username to confirm'),
         filters=[strip],
         validators=[DataRequired(), Length(max=64)],
         render_kw={'autocomplete': 'off', 'spellcheck': 'false'},
     )
-    submit = SubmitField('Delete my account')
+    submit = SubmitField(_l('Delete my account'))
 
     def __init__(self, user: User, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -115,5 +117,8 @@ class DeleteAccountForm(BaseForm):
     def validate_confirm(self, field) -> None:
         if canonical_username(field.data) != self.user.username_key:
             raise ValidationError(
-                f'Type your username, {self.user.username}, exactly as shown.'
+                _(
+                    'Type your username, %(name)s, exactly as shown.',
+                    name=self.user.username,
+                )
             )

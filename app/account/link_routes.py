@@ -4,6 +4,8 @@ wasn't me". Each lands on a token-free page whose button (a POST with
 CSRF) does the change (see app.links)."""
 
 from flask import flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app import links, security_log, sessions, signups, tokens
@@ -27,10 +29,10 @@ from app.signups import PendingSignup
 from app.validators import email_taken
 
 LINK_REFUSED = {
-    'expired': 'That link has expired. Ask for a new one.',
-    'used': 'That link was already used, or the account changed since it was sent.',
-    'invalid': 'That link is not valid.',
-    'taken': 'That address cannot be put back: another account uses it now.',
+    'expired': _l('That link has expired. Ask for a new one.'),
+    'used': _l('That link was already used, or the account changed since it was sent.'),
+    'invalid': _l('That link is not valid.'),
+    'taken': _l('That address cannot be put back: another account uses it now.'),
 }
 
 
@@ -38,7 +40,7 @@ def _link_refused(endpoint: str, reason: str, purpose: str | None = None):
     db.session.rollback()
     links.forget(endpoint)
     audit('link_rejected', purpose=purpose or endpoint, reason=reason)
-    flash(LINK_REFUSED.get(reason, LINK_REFUSED['invalid']), 'warning')
+    flash(str(LINK_REFUSED.get(reason, LINK_REFUSED['invalid'])), 'warning')
     return redirect(url_for('main.index'))
 
 
@@ -74,11 +76,11 @@ def confirm_email(token):
             return _apply_change(user, new_email, claims.get('approved') is True)
         user.email_confirmed = True
         return _confirmed(
-            user, 'email_confirmed', 'Thank you: your email address is confirmed.'
+            user, 'email_confirmed', _('Thank you: your email address is confirmed.')
         )
     return render_template(
         'account/confirm.html',
-        title='Confirm your email address',
+        title=_('Confirm your email address'),
         form=form,
         address=new_email or user.email,
         change=new_email is not None,
@@ -96,8 +98,10 @@ def _create_account(pending: PendingSignup):
     session.pop(signups.SESSION_KEY, None)
     audit('signup', account=user.id)
     flash(
-        'Thank you: your email address is confirmed and your account is ready. '
-        'Sign in to start.',
+        _(
+            'Thank you: your email address is confirmed and your account is '
+            'ready. Sign in to start.'
+        ),
         'success',
     )
     return redirect(url_for('auth.login'))
@@ -122,7 +126,8 @@ def _apply_change(user: User, new_email: str, approved: bool):
     here = current_user.is_authenticated and current_user.id == user.id
     keep = [UserSession.id != current_user.session_id] if here else []
     sessions.revoke(user.id, *keep)
-    return _confirmed(user, None, f'Your email address is now {new_email}.')
+    message = _('Your email address is now %(address)s.', address=new_email)
+    return _confirmed(user, None, message)
 
 
 def _confirmed(user: User, event: str | None, message: str):
@@ -156,7 +161,7 @@ def approve_email(token):
     form = ConfirmForm()
     if not form.validate_on_submit():
         return render_template(
-            'account/approve.html', title='Allow the change', form=form,
+            'account/approve.html', title=_('Allow the change'), form=form,
             new=new_email,
         )  # fmt: skip
     if email_taken(new_email, except_user=user):
@@ -165,7 +170,7 @@ def approve_email(token):
     db.session.commit()
     links.forget('account.approve_email')
     audit('email_change_approved', account=user.id)
-    flash(f'We sent a confirmation link to {new_email}.', 'info')
+    flash(_('We sent a confirmation link to %(address)s.', address=new_email), 'info')
     return redirect(url_for('main.index'))
 
 
@@ -190,7 +195,7 @@ def revert_email(token):
     form = ConfirmForm()
     if not form.validate_on_submit():
         return render_template(
-            'account/revert.html', title='Undo the email change', form=form,
+            'account/revert.html', title=_('Undo the email change'), form=form,
             old=undo.old_email, new=user.email,
         )  # fmt: skip
     replaced = user.email
@@ -209,8 +214,11 @@ def revert_email(token):
     links.forget('account.revert_email')
     sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
-        f'Your email address is {user.email} again and every session was '
-        'signed out. We sent a password reset link there.',
+        _(
+            'Your email address is %(address)s again and every session was '
+            'signed out. We sent a password reset link there.',
+            address=user.email,
+        ),
         'success',
     )
     return redirect(url_for('auth.login'))
@@ -227,7 +235,7 @@ def keep_email(token):
     form = ConfirmForm()
     if not form.validate_on_submit():
         return render_template(
-            'account/keep.html', title='Keep the new address', form=form,
+            'account/keep.html', title=_('Keep the new address'), form=form,
             old=undo.old_email, new=undo.new_email,
         )  # fmt: skip
     if not undo.end('kept'):
@@ -236,7 +244,10 @@ def keep_email(token):
     links.forget('account.keep_email')
     audit('email_change_kept', account=user.id)
     flash(
-        f'The account keeps {undo.new_email}; the undo link no longer works.',
+        _(
+            'The account keeps %(address)s; the undo link no longer works.',
+            address=undo.new_email,
+        ),
         'success',
     )
     return redirect(url_for('main.index'))
@@ -248,13 +259,13 @@ def not_me(token):
     reset to the stored address, after one confirming click."""
     if token != links.LANDING:
         return links.land('account.not_me', token)
-    user, reason, _ = User.from_token(links.stashed('account.not_me'), 'not_me')
+    user, reason, _claims = User.from_token(links.stashed('account.not_me'), 'not_me')
     if user is None:
         return _link_refused('account.not_me', reason, 'not_me')
     form = ConfirmForm()
     if not form.validate_on_submit():
         return render_template(
-            'account/not_me.html', title='Secure your account', form=form
+            'account/not_me.html', title=_('Secure your account'), form=form
         )
     count = sessions.revoke_all(user)
     # A passkey signs in without the password: one someone else added
@@ -266,8 +277,10 @@ def not_me(token):
     links.forget('account.not_me')
     sessions.sign_out()  # this browser too, on the server, whoever it was
     flash(
-        'Every session of your account was signed out, its passkeys removed, '
-        'and a password reset link is on its way to your email address.',
+        _(
+            'Every session of your account was signed out, its passkeys removed, '
+            'and a password reset link is on its way to your email address.'
+        ),
         'success',
     )
     return redirect(url_for('auth.login'))

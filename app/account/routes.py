@@ -2,6 +2,8 @@
 emailed links that confirm or undo an email change."""
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required, logout_user
 
 from app import budgets, devices, reauth, security_log, sessions
@@ -37,7 +39,7 @@ def settings():
         # Flask-Babel chose this request's language already; the next page
         # shows the new one.
         return redirect(url_for('account.settings'))
-    return render_template('account/settings.html', title='Settings', form=form)
+    return render_template('account/settings.html', title=_('Settings'), form=form)
 
 
 @bp.route('/reauthenticate', methods=['GET', 'POST'])
@@ -54,7 +56,7 @@ def reauthenticate():
         audit('reauthenticated', account=user.id)
         return redirect(back)
     return render_template(
-        'account/reauthenticate.html', title="Prove it's you", form=form
+        'account/reauthenticate.html', title=_("Prove it's you"), form=form
     )
 
 
@@ -69,7 +71,7 @@ def _proof_accepted(user, form: reauth.ReauthForm) -> bool:
         end_guessing_session()
     if kind is None:
         db.session.commit()  # a right code used late stays used
-        form.code.errors.append(WRONG_CODE)
+        form.code.errors.append(str(WRONG_CODE))
     return kind is not None
 
 
@@ -83,16 +85,16 @@ def change_password():
         user = current_user._get_current_object()
         if not user.replace_password(user.password_hash, form.password.data):
             db.session.rollback()
-            flash('Your password changed meanwhile: please try again.', 'warning')
+            flash(_('Your password changed meanwhile: please try again.'), 'warning')
             return redirect(url_for('account.change_password'))
         sessions.revoke(user.id, UserSession.id != user.session_id)
         devices.distrust(user.id)  # this browser's trust too
         log = security_log.record('password_changed', user)
         queue_notice(user, 'password_changed', log=log)
         db.session.commit()
-        flash('Password changed; your other sessions were signed out.', 'success')
+        flash(_('Password changed; your other sessions were signed out.'), 'success')
         return redirect(url_for('account.settings'))
-    return render_template('account/form.html', title='Change password', form=form)
+    return render_template('account/form.html', title=_('Change password'), form=form)
 
 
 @bp.route('/change_email', methods=['GET', 'POST'])
@@ -113,14 +115,19 @@ def change_email():
         return redirect(url_for('account.settings'))
     note = None
     if gate is not None:
-        note = (
-            f'Your address changed less than {UNDO_DAYS} days ago. Until '
-            f'{gate.expires_at:%-d %B %Y}, another change needs the consent of '
-            f'your previous address, {mask_email(gate.old_email)}: the link goes '
-            'there first.'
+        note = ngettext(
+            'Your address changed less than %(num)d day ago. Until %(date)s, '
+            'another change needs the consent of your previous address, '
+            '%(address)s: the link goes there first.',
+            'Your address changed less than %(num)d days ago. Until %(date)s, '
+            'another change needs the consent of your previous address, '
+            '%(address)s: the link goes there first.',
+            UNDO_DAYS,
+            date=gate.expires_at.strftime('%-d %B %Y'),
+            address=mask_email(gate.old_email),
         )
     return render_template(
-        'account/form.html', title='Change email', form=form, note=note
+        'account/form.html', title=_('Change email'), form=form, note=note
     )
 
 
@@ -131,12 +138,17 @@ def _request_change(user, gate: EmailUndo | None, new_email: str) -> str:
     if gate is None:
         if not reserved:
             queue_email_change(user, new_email)
-        return f'We sent a link to {new_email}. Your address changes when you open it.'
+        return _(
+            'We sent a link to %(address)s. Your address changes when you open it.',
+            address=new_email,
+        )
     if not reserved:
         queue_change_approval(user, gate, new_email)
-    return (
-        f'We sent a link to your previous address, {mask_email(gate.old_email)}: '
-        f'once it allows the change, {new_email} gets a confirmation link.'
+    return _(
+        'We sent a link to your previous address, %(previous)s: once it allows '
+        'the change, %(address)s gets a confirmation link.',
+        previous=mask_email(gate.old_email),
+        address=new_email,
     )
 
 
@@ -147,7 +159,9 @@ def resend_confirmation():
     if EmptyForm().validate_on_submit() and not current_user.email_confirmed:
         queue_signup_confirmation(current_user)
         db.session.commit()
-        flash(f'We sent a new link to {current_user.email}.', 'info')
+        flash(
+            _('We sent a new link to %(address)s.', address=current_user.email), 'info'
+        )
     return redirect(url_for('main.index'))
 
 
@@ -167,7 +181,7 @@ def sessions_page():
             return redirect(url_for('account.sessions_page'))
     rows = sessions.live_sessions(current_user)
     return render_template(
-        'account/sessions.html', title='Your sessions', rows=rows, others=others
+        'account/sessions.html', title=_('Your sessions'), rows=rows, others=others
     )
 
 
@@ -178,7 +192,7 @@ def _sign_out_one(form: SignOutOneForm) -> str | None:
     sessions.revoke(current_user.id, UserSession.id == session_id, end_trust=True)
     security_log.record('session_revoked', current_user.id, session=session_id)
     db.session.commit()
-    flash('That session was signed out.', 'info')
+    flash(_('That session was signed out.'), 'info')
     return 'this' if session_id == current_user.session_id else 'one'
 
 
@@ -190,6 +204,12 @@ def _sign_out_others(form: SignOutOthersForm) -> str | None:
     )
     security_log.record('sessions_revoked', current_user.id, count=count)
     db.session.commit()
-    noun = 'session' if count == 1 else 'sessions'
-    flash(f'Signed out {count} other {noun}.', 'info')
+    flash(
+        ngettext(
+            'Signed out %(num)d other session.',
+            'Signed out %(num)d other sessions.',
+            count,
+        ),
+        'info',
+    )
     return 'others'

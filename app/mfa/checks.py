@@ -2,13 +2,17 @@
 guess budget (PASSWORD_GUESS_BUDGET, shared with the password forms:
 app.guesses), counted first and given back when right."""
 
+from flask_babel import lazy_gettext as _l
+
 from app import budgets, guesses, security_log
 from app.mfa.models import Authenticator, RecoveryCode
 from app.models import User
 from app.notices import queue_notice
 
-WRONG_CODE = 'That code is not right. Check the time on your phone, or use a new one.'
-TOO_MANY = 'Too many wrong codes. Sign in again in a few minutes.'
+WRONG_CODE = _l(
+    'That code is not right. Check the time on your phone, or use a new one.'
+)
+TOO_MANY = _l('Too many wrong codes. Sign in again in a few minutes.')
 
 
 def right_code(user: User, code: str, recovery: bool = True) -> str | None:

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
@@ -18,19 +19,19 @@ def code_field(label: str, numeric: bool = True) -> StringField:
 
 
 class SetupForm(BaseForm):
-    code = code_field('The 6-digit code the app shows')
-    submit = SubmitField('Turn on')
+    code = code_field(_l('The 6-digit code the app shows'))
+    submit = SubmitField(_l('Turn on'))
 
 
 class VerifyForm(BaseForm):
-    code = code_field('Code from your authenticator app, or a recovery code', False)
-    trust = BooleanField('Trust this browser for 30 days')
-    submit = SubmitField('Sign in')
+    code = code_field(_l('Code from your authenticator app, or a recovery code'), False)
+    trust = BooleanField(_l('Trust this browser for 30 days'))
+    submit = SubmitField(_l('Sign in'))
 
 
 class RegenerateForm(BaseForm):
-    submit = SubmitField('Make new recovery codes')
+    submit = SubmitField(_l('Make new recovery codes'))
 
 
 class DisableForm(BaseForm):
-    submit = SubmitField('Turn off the authenticator app')
+    submit = SubmitField(_l('Turn off the authenticator app'))

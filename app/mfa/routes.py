@@ -4,6 +4,8 @@ on and off, and the recovery codes. Every change needs a recent proof
 
 import segno
 from flask import flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app import reauth, security_log, sessions
@@ -15,8 +17,10 @@ from app.mfa.models import ISSUER, Authenticator, RecoveryCode, remove_second_fa
 from app.notices import queue_notice
 from app.sessions import UserSession
 
-UNCONFIRMED = 'Confirm your email address first: it is how we reach you if you lose it.'
-ALREADY_ON = 'The authenticator app is already on.'
+UNCONFIRMED = _l(
+    'Confirm your email address first: it is how we reach you if you lose it.'
+)
+ALREADY_ON = _l('The authenticator app is already on.')
 SETUP = 'mfa_setup'  # the new secret, sealed, until a right code turns it on
 
 
@@ -31,7 +35,7 @@ def status():
     authenticator = Authenticator.of(_user())
     return render_template(
         'mfa/status.html',
-        title='Two-factor sign-in',
+        title=_('Two-factor sign-in'),
         authenticator=authenticator,
         remaining=RecoveryCode.remaining(_user()) if authenticator else 0,
     )
@@ -52,10 +56,10 @@ def setup():
     """Show a new secret (QR code and text); it is on after a right code."""
     user = _user()
     if not user.email_confirmed:
-        flash(UNCONFIRMED, 'warning')
+        flash(str(UNCONFIRMED), 'warning')
         return redirect(url_for('mfa.status'))
     if Authenticator.enabled_for(user):
-        flash(ALREADY_ON, 'info')
+        flash(str(ALREADY_ON), 'info')
         return redirect(url_for('mfa.status'))
     sealed = session.get(SETUP)
     totp = Authenticator.open_sealed(user, sealed)
@@ -70,11 +74,11 @@ def setup():
             # thief's would otherwise keep the account, and could turn it off.
             sessions.revoke(user.id, UserSession.id != user.session_id)
             return _show_new_codes(user, 'authenticator_added')
-        form.code.errors.append('That code is not right: try the one showing now.')
+        form.code.errors.append(_('That code is not right: try the one showing now.'))
     uri = totp.provisioning_uri(name=user.username, issuer_name=ISSUER)
     return render_template(
         'mfa/setup.html',
-        title='Set up an authenticator app',
+        title=_('Set up an authenticator app'),
         form=form,
         uri=uri,
         secret=totp.secret,
@@ -88,11 +92,21 @@ def _show_new_codes(user, event: str):
     queue_notice(user, event, log=security_log.record(event, user))
     reauth.mark_proven()
     if not commit_unless_conflict():  # turned on meanwhile, in another tab
-        flash(ALREADY_ON, 'info')
+        flash(str(ALREADY_ON), 'info')
         return redirect(url_for('mfa.status'))
     return render_template(
-        'mfa/new_codes.html', title='Your recovery codes', codes=codes, event=event
+        'mfa/new_codes.html',
+        title=_('Your recovery codes'),
+        codes=codes,
+        event=event,
+        text=_codes_text(user, codes),
     )
+
+
+def _codes_text(user, codes: list[str]) -> str:
+    """The codes as the text file the page offers (plain text, not HTML)."""
+    heading = _('Microblog recovery codes for %(name)s', name=user.username)
+    return heading + '\n\n' + '\n'.join(codes) + '\n'
 
 
 @bp.route('/two_factor/disable', methods=['GET', 'POST'])
@@ -109,11 +123,13 @@ def disable():
         log = security_log.record('authenticator_removed', user)
         queue_notice(user, 'authenticator_removed', log=log)
         db.session.commit()
-        flash('The authenticator app is off: signing in takes only your password.',
-              'info')  # fmt: skip
+        flash(
+            _('The authenticator app is off: signing in takes only your password.'),
+            'info',
+        )
         return redirect(url_for('mfa.status'))
     return render_template(
-        'mfa/disable.html', title='Turn off the authenticator app', form=form
+        'mfa/disable.html', title=_('Turn off the authenticator app'), form=form
     )
 
 
@@ -124,14 +140,17 @@ def recovery_codes():
     """How many codes are left; make new ones (every old one dies)."""
     user = _user()
     if not Authenticator.enabled_for(user):
-        flash('Recovery codes come with a second factor: turn one on first.', 'info')
+        flash(
+            _('Recovery codes come with a second factor: turn one on first.'),
+            'info',
+        )
         return redirect(url_for('mfa.status'))
     form = RegenerateForm()
     if form.validate_on_submit():
         return _show_new_codes(user, 'recovery_codes_regenerated')
     return render_template(
         'mfa/recovery_codes.html',
-        title='Recovery codes',
+        title=_('Recovery codes'),
         form=form,
         remaining=RecoveryCode.remaining(user),
     )

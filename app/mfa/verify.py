@@ -4,6 +4,9 @@ for a server-side pending step (PendingSignIn, 5 minutes) and answers
 /login/verify with an authenticator or recovery code."""
 
 from flask import current_app, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 
 from app import budgets, security_log
@@ -18,7 +21,7 @@ from app.signin import complete_sign_in
 
 PENDING = 'mfa_pending'  # the session key of this browser's pending step
 NEXT = 'mfa_next'
-EXPIRED = 'That sign-in took too long: enter your username and password again.'
+EXPIRED = _l('That sign-in took too long: enter your username and password again.')
 
 
 def start_second_step(user: User, remember: bool, next_page: str | None):
@@ -45,12 +48,16 @@ def verify():
     pending = PendingSignIn.find(session.get(PENDING))
     if pending is None:
         _forget()
-        flash(EXPIRED, 'warning')
+        flash(str(EXPIRED), 'warning')
         return redirect(url_for('auth.login'))
     user = db.session.get(User, pending.user_id)
     form = VerifyForm()
     days = current_app.config['TRUSTED_BROWSER_DAYS']
-    form.trust.label.text = f'Trust this browser for {days} days'
+    form.trust.label.text = ngettext(
+        'Trust this browser for %(num)d day',
+        'Trust this browser for %(num)d days',
+        days,
+    )
     if form.validate_on_submit():
         kind, spent = checked_code(user, form.code.data)
         if kind or spent:
@@ -64,11 +71,11 @@ def verify():
             )
         if spent:
             db.session.commit()
-            flash(TOO_MANY, 'danger')
+            flash(str(TOO_MANY), 'danger')
             return redirect(url_for('auth.login'))
         security_log.record('login_code_failed', user)
         db.session.commit()  # a code seen is used, right or wrong
-        form.code.errors.append(WRONG_CODE)
+        form.code.errors.append(str(WRONG_CODE))
     return render_template(
-        'mfa/verify.html', title='Enter your code', form=form, days=days
+        'mfa/verify.html', title=_('Enter your code'), form=form, days=days
     )
