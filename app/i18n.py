@@ -73,10 +73,10 @@ def html_lang() -> str:
     return tag(str(locale)) if locale is not None else 'en'
 
 
-def email_time(value: datetime | str | None) -> str:
-    """A moment in an email, in its language: "Wednesday, December 2, 2026,
-    19:53 UTC", "miércoles, 2 de diciembre de 2026, 19:53 UTC". Text queued
-    before this existed is shown as it is."""
+def long_time(value: datetime | str | None) -> str:
+    """A moment in words, in the page's or email's language: "Wednesday,
+    December 2, 2026, 19:53 UTC", "miércoles, 2 de diciembre de 2026, 19:53
+    UTC". Text queued before this existed is shown as it is."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -138,5 +138,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
     app.add_template_global(html_lang)
     app.add_template_global(device_phrase)
-    app.add_template_filter(email_time)
+    app.add_template_filter(long_time)
     app.add_template_global(NAMES, 'LANGUAGE_NAMES')

@@ -13,6 +13,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
@@ -91,7 +92,7 @@ def delete_account():
         deletion.schedule(user)  # False: deleted meanwhile, from elsewhere
         db.session.commit()
         logout_user()
-        until = deletion.restorable_until(user).strftime('%-d %B %Y')
+        until = format_date(deletion.restorable_until(user), 'long')
         flash(
             _(
                 'Your account is deleted. Until %(date)s you can restore it with '

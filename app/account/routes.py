@@ -2,8 +2,8 @@
 emailed links that confirm or undo an email change."""
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user, login_required, logout_user
 
 from app import budgets, devices, reauth, security_log, sessions
@@ -123,7 +123,7 @@ def change_email():
             'another change needs the consent of your previous address, '
             '%(address)s: the link goes there first.',
             UNDO_DAYS,
-            date=gate.expires_at.strftime('%-d %B %Y'),
+            date=format_date(gate.expires_at, 'long'),
             address=mask_email(gate.old_email),
         )
     return render_template(
