@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import has_request_context, request
+from flask_babel import lazy_gettext as _l
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -83,7 +84,7 @@ db = SQLAlchemy(model_class=Base, session_options={'class_': Session})
 migrate = Migrate()
 login = LoginManager()
 login.login_view = 'auth.login'
-login.login_message = 'Please log in to access this page.'
+login.login_message = _l('Please log in to access this page.')
 login.session_protection = 'basic'
 mail = Mail()
 bootstrap = Bootstrap5()

@@ -3,6 +3,8 @@ shared fields. The input rules they apply live in app/validators.py."""
 
 import re
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -26,7 +28,7 @@ class BaseForm(FlaskForm):
         # Before any validator can take the value to the database.
         refused = [field for field in self if unstorable(field.data)]
         for field in refused:
-            field.errors = ['Remove the control characters.']
+            field.errors = [_('Remove the control characters.')]
         valid = not refused and super().validate(extra_validators)
         for field in self:
             if field.errors and isinstance(field.data, str):
@@ -44,12 +46,12 @@ def max_length(field) -> int:
 class EmptyForm(BaseForm):
     """Only a CSRF token and a button: for POST-only actions."""
 
-    submit = SubmitField('Submit')
+    submit = SubmitField(_l('Submit'))
 
 
 def username_field(**kwargs) -> StringField:
     return StringField(
-        'Username',
+        _l('Username'),
         filters=[strip],
         validators=[DataRequired(), Length(max=64), Username()],
         **kwargs,

@@ -10,6 +10,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from confusable_homoglyphs import confusables
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from wtforms.validators import ValidationError
 
 from app.email_undo import EmailUndo
@@ -33,20 +36,37 @@ INVISIBLE = re.compile(
 )
 # A dot before two letters (evil.com, john.smith), as a host name has.
 HOST_LIKE = re.compile(r'\.[^\W\d_]{2}')
-LINK_LIKE = 'A username cannot look like a web or email address ({}).'
-CONFUSABLE = (
+# What `link_like` finds, and what a person is told about it.
+LINK_LIKE = {
+    'symbol': _l(
+        'A username cannot look like a web or email address (no "@", "://" or "www.").'
+    ),
+    'host': _l(
+        'A username cannot look like a web or email address '
+        '(no dot before two letters, as in "name.com").'
+    ),
+}
+CONFUSABLE = _l(
     'Use the letters of one script: this name mixes letters that look alike '
     '(such as Latin and Cyrillic).'
 )
 
 
+def at_most(limit: int) -> str:
+    return ngettext(
+        'Use at most %(num)d character.', 'Use at most %(num)d characters.', limit
+    )
+
+
 def link_like(text: str) -> str | None:
-    """What would make a mail client turn `text` into a link, if anything."""
+    """What would make a mail client turn `text` into a link, if anything:
+    'symbol' ("@", "://" or "www.") or 'host' (a dot before two letters, as
+    in "name.com"), a key of LINK_LIKE."""
     text = unicodedata.normalize('NFKC', text or '').casefold()
     if '@' in text or '://' in text or 'www.' in text:
-        return 'no "@", "://" or "www."'
+        return 'symbol'
     if HOST_LIKE.search(text):
-        return 'no dot before two letters, as in "name.com"'
+        return 'host'
     return None
 
 
@@ -58,14 +78,20 @@ class Username:
 
     def __call__(self, form, field) -> None:
         name = field.data or ''
-        rule = 'Use letters, digits, dots, dashes and underscores only.'
         if not re.fullmatch(r'[\w.-]+', name):
-            raise ValidationError(rule)
+            raise ValidationError(
+                _('Use letters, digits, dots, dashes and underscores only.')
+            )
         key = canonical_username(name)
         if not re.fullmatch(r'[\w.-]+', key) or set(key) == {'.'}:
-            raise ValidationError(rule + ' A name cannot be only dots.')
+            raise ValidationError(
+                _(
+                    'Use letters, digits, dots, dashes and underscores only. '
+                    'A name cannot be only dots.'
+                )
+            )
         if len(key) > 64:
-            raise ValidationError('Use at most 64 characters.')
+            raise ValidationError(at_most(64))
         user = getattr(form, 'user', None)
         if user is None or key != user.username_key:
             new_name_rules(name, key)
@@ -73,12 +99,12 @@ class Username:
 
 def new_name_rules(name: str, key: str) -> None:
     if INVISIBLE.search(name) or INVISIBLE.search(key):
-        raise ValidationError('Use no invisible or blank characters.')
+        raise ValidationError(_('Use no invisible or blank characters.'))
     problem = link_like(key)
     if problem:
-        raise ValidationError(LINK_LIKE.format(problem))
+        raise ValidationError(str(LINK_LIKE[problem]))
     if confusables.is_dangerous(key):
-        raise ValidationError(CONFUSABLE)
+        raise ValidationError(str(CONFUSABLE))
 
 
 def email_taken(
@@ -154,14 +180,18 @@ def password_problem(password: str, context: list[str] = ()) -> str | None:
     """Why `password` is refused, or None if it is acceptable."""
     password = normalize_password(password or '')
     if len(password) < MIN_PASSWORD:
-        return f'Use at least {MIN_PASSWORD} characters.'
+        return ngettext(
+            'Use at least %(num)d character.',
+            'Use at least %(num)d characters.',
+            MIN_PASSWORD,
+        )
     if len(password) > MAX_PASSWORD:
-        return f'Use at most {MAX_PASSWORD} characters.'
+        return at_most(MAX_PASSWORD)
     folded = password.casefold()
     if folded in common_passwords():
-        return 'This password is too common; choose one that is harder to guess.'
+        return _('This password is too common; choose one that is harder to guess.')
     if any(word in folded for word in context):
-        return (
+        return _(
             'Do not use your username, your email address or the site name '
             'in your password.'
         )

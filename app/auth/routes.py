@@ -11,6 +11,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -47,9 +49,9 @@ from app.signups import PendingSignup
 # The reset link's token is moved into the session, then the browser is sent
 # here, so the token never sits in the address bar, history or Referer.
 SET_PASSWORD = 'set-password'
-RESET_SENT = 'Check your email for the instructions to reset your password'
+RESET_SENT = _l('Check your email for the instructions to reset your password')
 RESET_AGAIN = 'reset_again'  # account id of an expired or used link
-SIGNUP_SENT = 'Check your email to finish signing up.'
+SIGNUP_SENT = _l('Check your email to finish signing up.')
 PENDING = signups.SESSION_KEY
 
 
@@ -101,8 +103,8 @@ def login():
                 return start_second_step(user, remember, next_page)
             return complete_sign_in(user, remember, next_page)
         _failed_sign_in(user, account_try.spent_now)
-        flash('Invalid username or password', 'danger')
-    return render_template('auth/login.html', title='Sign In', form=form)
+        flash(_('Invalid username or password'), 'danger')
+    return render_template('auth/login.html', title=_('Sign In'), form=form)
 
 
 def _failed_sign_in(user: User | None, limit_reached: bool) -> None:
@@ -138,7 +140,7 @@ def logout():
     """Sign out this browser, on the server too."""
     if EmptyForm().validate_on_submit():
         sessions.sign_out()
-        flash('You have been signed out.', 'info')
+        flash(_('You have been signed out.'), 'info')
     return redirect(url_for('auth.login'))
 
 
@@ -155,11 +157,11 @@ def register():
         password_hash = hash_password(form.password.data)
         pending = _start_signup(form.username.data, form.email.data, password_hash)
         if pending is None:
-            form.username.errors.append(USERNAME_TAKEN)
-            return render_template('auth/register.html', title='Register', form=form)
-        flash(SIGNUP_SENT, 'info')
+            form.username.errors.append(str(USERNAME_TAKEN))
+            return render_template('auth/register.html', title=_('Register'), form=form)
+        flash(str(SIGNUP_SENT), 'info')
         return redirect(url_for('auth.login'))
-    return render_template('auth/register.html', title='Register', form=form)
+    return render_template('auth/register.html', title=_('Register'), form=form)
 
 
 def _start_signup(username: str, email: str, password_hash: str):
@@ -194,11 +196,11 @@ def signup_pending():
         queue_pending_signup(pending)
         db.session.commit()
         audit('signup_resent', pending=pending.id)
-        flash(f'We sent a new link to {pending.email}.', 'info')
+        flash(_('We sent a new link to %(email)s.', email=pending.email), 'info')
         return redirect(url_for('auth.signup_pending'))
     return render_template(
         'auth/signup_pending.html',
-        title='Confirm your address first',
+        title=_('Confirm your address first'),
         email=pending.email,
         form=form,
     )
@@ -215,10 +217,10 @@ def reset_password_request():
         job = request_password_reset(form.email.data)
         db.session.commit()
         audit('reset_requested', email=mask_email(form.email.data), job=job and job.id)
-        flash(RESET_SENT, 'info')
+        flash(str(RESET_SENT), 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(
-        'auth/reset_password_request.html', title='Reset Password', form=form
+        'auth/reset_password_request.html', title=_('Reset Password'), form=form
     )
 
 
@@ -245,12 +247,12 @@ def reset_password(token):
         queue_notice(user, 'password_changed', log=log)
         db.session.commit()
         links.forget('auth.reset_password')
-        flash('Your password has been reset.', 'success')
+        flash(_('Your password has been reset.'), 'success')
         return redirect(url_for('auth.login'))
     if request.method == 'GET':
         audit('reset_link_used', account=user.id)
     return render_template(
-        'auth/reset_password.html', title='Reset Password', form=form
+        'auth/reset_password.html', title=_('Reset Password'), form=form
     )
 
 
@@ -279,11 +281,11 @@ def reset_link_problem(reason):
             job = request_password_reset(user.email)
             db.session.commit()
             audit('reset_requested_again', account=user.id, job=job and job.id)
-        flash(RESET_SENT, 'info')
+        flash(str(RESET_SENT), 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(
         'auth/reset_link_problem.html',
-        title='This reset link does not work',
+        title=_('This reset link does not work'),
         reason=reason,
         can_resend=account is not None,
         form=form,
@@ -293,4 +295,4 @@ def reset_link_problem(reason):
 @bp.route('/reset_password_request/sent')
 def reset_password_sent():
     """Where people land after asking: what to look for, and what if not."""
-    return render_template('auth/reset_password_sent.html', title='Check your email')
+    return render_template('auth/reset_password_sent.html', title=_('Check your email'))

@@ -1,4 +1,6 @@
 from flask import current_app, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
@@ -7,32 +9,41 @@ from app.extensions import db
 from app.security import audit
 
 MESSAGES = {
-    400: 'The request could not be understood.',
-    405: 'That action cannot be done this way.',
-    413: 'That was more than this site accepts in one go. Shorten it and try again.',
-    429: 'Too many attempts. Please wait a few minutes and try again.',
+    400: _l('The request could not be understood.'),
+    405: _l('That action cannot be done this way.'),
+    413: _l(
+        'That was more than this site accepts in one go. Shorten it and try again.'
+    ),
+    429: _l('Too many attempts. Please wait a few minutes and try again.'),
+}
+# Werkzeug's names of those errors, to translate (others stay in English).
+TITLES = {
+    400: _l('Bad Request'),
+    405: _l('Method Not Allowed'),
+    413: _l('Request Entity Too Large'),
+    429: _l('Too Many Requests'),
 }
 
 
 @bp.app_errorhandler(404)
 def not_found_error(error):
-    return render_template('errors/404.html', title='Not Found'), 404
+    return render_template('errors/404.html', title=_('Not Found')), 404
 
 
 @bp.app_errorhandler(500)
 def internal_error(error):
     db.session.rollback()
-    return render_template('errors/500.html', title='Error'), 500
+    return render_template('errors/500.html', title=_('Error')), 500
 
 
 @bp.app_errorhandler(CSRFError)
 def csrf_error(error):
-    message = (
+    message = _(
         'This form has expired or did not come from this site, so nothing was '
         'changed. Go back, reload the page and try again.'
     )
     return render_template(
-        'errors/error.html', title='Bad Request', code=400, message=message
+        'errors/error.html', title=_('Bad Request'), code=400, message=message
     ), 400
 
 
@@ -66,6 +77,7 @@ def http_error(error):
     if error.code == 429:
         audit('rate_limited', path=request.path)
     message = MESSAGES.get(error.code, error.description)
+    title = TITLES.get(error.code, error.name)
     return render_template(
-        'errors/error.html', title=error.name, code=error.code, message=message
+        'errors/error.html', title=title, code=error.code, message=message
     ), error.code

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from wtforms import SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
@@ -7,11 +8,11 @@ from app.validators import username_taken
 
 
 class EditProfileForm(BaseForm):
-    USERNAME_TAKEN = 'Please use a different username.'
+    USERNAME_TAKEN = _l('Please use a different username.')
 
     username = username_field()
-    about_me = TextAreaField('About me', validators=[Length(max=140)])
-    submit = SubmitField('Save changes')
+    about_me = TextAreaField(_l('About me'), validators=[Length(max=140)])
+    submit = SubmitField(_l('Save changes'))
 
     def __init__(self, user: User, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -19,7 +20,7 @@ class EditProfileForm(BaseForm):
 
     def validate_username(self, username) -> None:
         if username_taken(username.data, except_user=self.user):
-            raise ValidationError(self.USERNAME_TAKEN)
+            raise ValidationError(str(self.USERNAME_TAKEN))
 
 
 def one_line_break(value):
@@ -40,9 +41,9 @@ class CountedLength(Length):
 
 class PostForm(BaseForm):
     post = TextAreaField(
-        'Say something',
+        _l('Say something'),
         filters=[one_line_break],
         validators=[DataRequired(), CountedLength(min=1, max=140)],
         render_kw={'data-counter': 'post-count', 'data-limit': 140},
     )
-    submit = SubmitField('Post')
+    submit = SubmitField(_l('Post'))

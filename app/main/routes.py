@@ -1,5 +1,7 @@
+import functools
 import hashlib
 
+from babel import Locale
 from flask import (
     Response,
     abort,
@@ -10,6 +12,9 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app import timeline, usernames
@@ -20,7 +25,11 @@ from app.main import bp
 from app.main.forms import EditProfileForm, PostForm
 from app.models import Post, User
 
-CONFIRM_FIRST = 'Confirm your email address first: use the link we sent you.'
+CONFIRM_FIRST = _l('Confirm your email address first: use the link we sent you.')
+# A number of each plural category a language may have (CLDR's one, two,
+# few, many, other ...): 0-20 and 100 name every one of most languages'
+# integers, 1,000,000 Spanish's "many".
+PLURAL_SAMPLES = (*range(21), 100, 1_000_000)
 
 
 def page_number() -> int:
@@ -31,6 +40,23 @@ def per_page() -> int:
     return current_app.config['POSTS_PER_PAGE']
 
 
+@bp.app_template_global()
+def plural_samples() -> dict[str, int]:
+    """{plural category: a number in it} for this page's language: the
+    composer gives app.js its counter's words for each category, and the
+    script picks one with Intl.PluralRules."""
+    return _plural_samples(str(get_locale() or 'en'))
+
+
+@functools.cache
+def _plural_samples(language: str) -> dict[str, int]:
+    rule = Locale.parse(language).plural_form
+    samples: dict[str, int] = {}
+    for n in PLURAL_SAMPLES:
+        samples.setdefault(rule(n), n)
+    return samples
+
+
 @bp.route('/', methods=['GET', 'POST'])
 @bp.route('/index', methods=['GET', 'POST'])
 @login_required
@@ -38,21 +64,21 @@ def index():
     form = PostForm()
     if form.validate_on_submit():
         if not current_user.email_confirmed:
-            flash(CONFIRM_FIRST, 'warning')
+            flash(str(CONFIRM_FIRST), 'warning')
             return redirect(url_for('main.index'))
         db.session.add(Post(body=form.post.data, author=current_user))
         db.session.commit()
-        flash('Your post is now live!', 'success')
+        flash(_('Your post is now live!'), 'success')
         return redirect(url_for('main.index'))
     posts = timeline.home_page(current_user, page_number(), per_page())
-    return render_template('main/index.html', title='Home', form=form, posts=posts)
+    return render_template('main/index.html', title=_('Home'), form=form, posts=posts)
 
 
 @bp.route('/explore')
 @login_required
 def explore():
     posts = timeline.explore_page(page_number(), per_page())
-    return render_template('main/index.html', title='Explore', posts=posts)
+    return render_template('main/index.html', title=_('Explore'), posts=posts)
 
 
 @bp.route('/user/<username>')
@@ -85,13 +111,13 @@ def edit_profile():
         if current_user.username_key != old_key:
             usernames.release(current_user, old_key)
         if commit_unless_conflict():
-            flash('Your changes have been saved.', 'success')
+            flash(_('Your changes have been saved.'), 'success')
             return redirect(url_for('main.edit_profile'))
-        form.username.errors.append(form.USERNAME_TAKEN)
+        form.username.errors.append(str(form.USERNAME_TAKEN))
     if request.method == 'GET':
         form.username.data = current_user.username
         form.about_me.data = current_user.about_me
-    return render_template('main/edit_profile.html', title='Edit Profile', form=form)
+    return render_template('main/edit_profile.html', title=_('Edit Profile'), form=form)
 
 
 @bp.route('/follow/<username>', methods=['POST'])
@@ -110,22 +136,22 @@ def _change_following(username: str, follow: bool):
     if not EmptyForm().validate_on_submit():
         return redirect(url_for('main.index'))
     if not current_user.email_confirmed:
-        flash(CONFIRM_FIRST, 'warning')
+        flash(str(CONFIRM_FIRST), 'warning')
         return redirect(url_for('main.index'))
     user = User.by_username(username)
     if user is None or user.deleted_at is not None:
-        flash(f'User {username} not found.', 'warning')
+        flash(_('User %(name)s not found.', name=username), 'warning')
         return redirect(url_for('main.index'))
     if user == current_user:
-        flash('You cannot follow yourself!', 'warning')
+        flash(_('You cannot follow yourself!'), 'warning')
     elif follow:
         current_user.follow(user)
         commit_unless_conflict()  # lost a race to an identical follow: done
-        flash(f'You are following {username}!', 'success')
+        flash(_('You are following %(name)s!', name=username), 'success')
     else:
         current_user.unfollow(user)
         db.session.commit()
-        flash(f'You are not following {username}.', 'info')
+        flash(_('You are not following %(name)s.', name=username), 'info')
     return redirect(url_for('main.user', username=username))
 
 

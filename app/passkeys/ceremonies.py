@@ -13,6 +13,7 @@ import json
 
 import webauthn
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from webauthn.helpers import parse_authentication_credential_json
 from webauthn.helpers import parse_registration_credential_json as parse_new
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
@@ -39,12 +40,12 @@ ALGORITHMS = [
 TIMEOUT_MS = 180_000
 MAX_ANSWER = 8192  # bytes of JSON; real answers are under 2 KB
 
-EXPIRED = 'That passkey request expired or was already used. Please try again.'
-UNREADABLE = 'That passkey answer could not be read. Please try again.'
-UNKNOWN = 'That passkey is not registered here. Sign in another way.'
-NOT_YOURS = 'That passkey belongs to another account. Use one of yours.'
-NOT_VERIFIED = 'That passkey could not be verified. Please try again.'
-REPLAYED = 'That passkey answer was already used. Please try again.'
+EXPIRED = _l('That passkey request expired or was already used. Please try again.')
+UNREADABLE = _l('That passkey answer could not be read. Please try again.')
+UNKNOWN = _l('That passkey is not registered here. Sign in another way.')
+NOT_YOURS = _l('That passkey belongs to another account. Use one of yours.')
+NOT_VERIFIED = _l('That passkey could not be verified. Please try again.')
+REPLAYED = _l('That passkey answer was already used. Please try again.')
 
 
 class Refused(Exception):
@@ -165,7 +166,7 @@ def verify_registration(user: User, answer: str | None, name: str) -> Passkey:
     except Exception as error:  # any flaw in untrusted bytes is a refusal
         _refuse(NOT_VERIFIED, error, account=user.id)
     if Passkey.by_credential_id(verified.credential_id) is not None:
-        _refuse('That passkey is already registered.', account=user.id)
+        _refuse(_l('That passkey is already registered.'), account=user.id)
     transports = credential.response.transports or []
     return Passkey(
         user_id=user.id,

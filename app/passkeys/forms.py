@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
@@ -17,13 +18,13 @@ class AnswerForm(BaseForm):
 
 class RenameForm(BaseForm):
     name = StringField(
-        'Name',
+        _l('Name'),
         filters=[strip],
         validators=[DataRequired(), Length(max=64)],
         render_kw={'autocomplete': 'off'},
     )
-    submit = SubmitField('Rename')
+    submit = SubmitField(_l('Rename'))
 
 
 class RemoveForm(BaseForm):
-    submit = SubmitField('Remove')
+    submit = SubmitField(_l('Remove'))

@@ -13,6 +13,9 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from app import reauth, security_log
@@ -31,10 +34,10 @@ from app.passkeys.forms import AnswerForm, RemoveForm, RenameForm
 from app.passkeys.models import MAX_PASSKEYS, Passkey
 from app.security import audit, config_limit
 
-UNCONFIRMED = (
+UNCONFIRMED = _l(
     'Confirm your email address first: it is how we reach you about your passkeys.'
 )
-UNAVAILABLE = 'Passkeys need this site to be served under a domain name.'
+UNAVAILABLE = _l('Passkeys need this site to be served under a domain name.')
 
 
 def _user():
@@ -53,11 +56,15 @@ def json_error(message: str, status: int) -> Response:
 def _refusal_to_add(user) -> str | None:
     """Why this account cannot add a passkey now, or None."""
     if not available():
-        return UNAVAILABLE
+        return str(UNAVAILABLE)
     if not user.email_confirmed:
-        return UNCONFIRMED
+        return str(UNCONFIRMED)
     if Passkey.count_for(user.id) >= MAX_PASSKEYS:
-        return f'An account can have {MAX_PASSKEYS} passkeys: remove one first.'
+        return ngettext(
+            'An account can have %(num)d passkey: remove it first.',
+            'An account can have %(num)d passkeys: remove one first.',
+            MAX_PASSKEYS,
+        )
     return None
 
 
@@ -71,7 +78,7 @@ def _page(failed_rename: RenameForm | None = None, failed_id: int | None = None)
         renames[failed_id] = failed_rename  # with its errors
     return render_template(
         'passkeys/manage.html',
-        title='Passkeys',
+        title=_('Passkeys'),
         passkeys=passkeys,
         renames=renames,
         remove=RemoveForm(),
@@ -112,12 +119,14 @@ def add():
     form = AnswerForm()
     refusal = _refusal_to_add(user)
     if refusal or not form.validate_on_submit():
-        flash(refusal or 'No passkey was received. Please try again.', 'danger')
+        flash(refusal or _('No passkey was received. Please try again.'), 'danger')
         return redirect(url_for('passkeys.manage'))
     browser, system = describe_agent(request.user_agent.string or '')
     try:
         passkey = verify_registration(
-            user, form.credential.data, f'{browser} on {system}'[:64]
+            user,
+            form.credential.data,
+            _('%(browser)s on %(system)s', browser=browser, system=system)[:64],
         )
     except Refused as error:
         db.session.commit()  # the challenge stays spent
@@ -127,9 +136,12 @@ def add():
     log = security_log.record('passkey_added', user, name=passkey.name)
     queue_notice(user, 'passkey_added', name=passkey.name, log=log)
     if not commit_unless_conflict():
-        flash('That passkey is already registered.', 'danger')
+        flash(_('That passkey is already registered.'), 'danger')
         return redirect(url_for('passkeys.manage'))
-    flash(f'Passkey added as "{passkey.name}". You can rename it below.', 'success')
+    flash(
+        _('Passkey added as "%(name)s". You can rename it below.', name=passkey.name),
+        'success',
+    )
     return redirect(url_for('passkeys.manage'))
 
 
@@ -151,7 +163,7 @@ def rename(passkey_id):
         passkey.name = form.name.data
         db.session.commit()
         audit('passkey_renamed', account=current_user.id, passkey=passkey.id)
-        flash(f'Passkey renamed to "{passkey.name}".', 'success')
+        flash(_('Passkey renamed to "%(name)s".', name=passkey.name), 'success')
         return redirect(url_for('passkeys.manage'))
     return _page(form, passkey.id)
 
@@ -169,5 +181,8 @@ def remove(passkey_id):
         log = security_log.record('passkey_removed', user, private, name=name)
         queue_notice(user, 'passkey_removed', name=name, log=log)
         db.session.commit()
-        flash(f'Passkey "{name}" removed: it no longer signs you in.', 'info')
+        flash(
+            _('Passkey "%(name)s" removed: it no longer signs you in.', name=name),
+            'info',
+        )
     return redirect(url_for('passkeys.manage'))

@@ -12,6 +12,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app import budgets, reauth
@@ -34,7 +36,7 @@ from app.passkeys.routes import json_error, json_response
 from app.security import audit, config_limit, safe_next_url
 from app.signin import complete_sign_in
 
-NOTHING = 'No passkey was received. Please try again.'
+NOTHING = _l('No passkey was received. Please try again.')
 
 
 def _options(purpose: str, user: User | None = None):
@@ -52,7 +54,7 @@ def _answer(
     challenge committed)."""
     form = AnswerForm()
     if not available() or not form.validate_on_submit():
-        flash(NOTHING, 'danger')
+        flash(str(NOTHING), 'danger')
         return None, form
     try:
         return verify_assertion(purpose, form.credential.data, user), form
@@ -77,7 +79,7 @@ def sign_in():
         return redirect(url_for('main.index'))
     passkey, form = _answer('sign_in')
     if passkey is None:
-        return render_template('auth/login.html', title='Sign In', form=LoginForm())
+        return render_template('auth/login.html', title=_('Sign In'), form=LoginForm())
     user = db.session.get(User, passkey.user_id)
     audit('login_passkey', account=user.id, passkey=passkey.id)
     next_page = safe_next_url(request.args.get('next'))
@@ -93,7 +95,7 @@ def _pending() -> PendingSignIn | None:
 def verify_options():
     pending = _pending()
     if pending is None:
-        return json_error('That sign-in took too long: sign in again.', 403)
+        return json_error(_('That sign-in took too long: sign in again.'), 403)
     return _options('second_step', db.session.get(User, pending.user_id))
 
 
@@ -107,7 +109,7 @@ def verify():
     user = db.session.get(User, pending.user_id)
     passkey, form = _answer('second_step', user)
     if passkey is None:
-        return render_template('mfa/verify.html', title='Enter your code',
+        return render_template('mfa/verify.html', title=_('Enter your code'),
                                form=VerifyForm())  # fmt: skip
     PendingSignIn.clear(user.id, PendingSignIn.id == pending.id)
     next_page = safe_next_url(session.pop(NEXT, None))
@@ -131,11 +133,11 @@ def reauth_options():
 def reauthenticate():
     """Prove it's you with one of your passkeys, then go back."""
     user = current_user._get_current_object()
-    passkey, _ = _answer('reauth', user)
+    passkey, _form = _answer('reauth', user)
     if passkey is None:
         form = reauth.ReauthForm(user, has_code=Authenticator.enabled_for(user))
         return render_template(
-            'account/reauthenticate.html', title="Prove it's you", form=form
+            'account/reauthenticate.html', title=_("Prove it's you"), form=form
         )
     reauth.mark_proven()
     db.session.commit()

@@ -62,7 +62,7 @@
         throw new Error(RELOAD);
       }
       return response.json().then(function (body) {
-        if (!response.ok) throw new Error(body.error || 'Please try again.');
+        if (!response.ok) throw new Error(body.error || form.getAttribute('data-msg-retry'));
         return body;
       });
     });
@@ -77,10 +77,11 @@
     form.submit();
   }
 
+  // Our own words come from the page, in its language (data-msg-*).
   function failed(form, error) {
     if (error.message === RELOAD || error.name === 'AbortError') return;
     form.querySelector('[role=status]').textContent = error.name === 'NotAllowedError'
-      ? 'No passkey was used.' : error.message || 'Your browser could not use a passkey.';
+      ? form.getAttribute('data-msg-unused') : error.message || form.getAttribute('data-msg-failed');
   }
 
   var autofill = null;  // the conditional request, ended before any other
