@@ -21,6 +21,7 @@ from app.testing.i18n import (
     code_messages,
     english_left,
     lost_placeholders,
+    translate,
     untranslated,
     visible_text,
 )
@@ -243,3 +244,54 @@ def test_every_email_is_in_the_language_with_no_english_left(app, language):
                     found[name] = left
             assert f'lang="{language.replace("_", "-")}"' in message.html, name
     assert found == {}
+
+
+# Email in its recipient's language
+
+
+def test_a_reset_arrives_in_the_accounts_language_not_the_browsers(app, client, smtp):
+    with app.app_context():
+        make_user('susan', language='es')
+    english = {'Accept-Language': 'en-US'}
+    response = client.post(
+        '/reset_password_request', data={'email': 'susan@example.com'}, headers=english
+    )
+    assert html_lang(client.get(response.location, headers=english)) == 'en'
+    subject = translate('es', '[Microblog] Reset Your Password')
+    assert subject != '[Microblog] Reset Your Password'
+    message = smtp.take(subject, 'susan@example.com')
+    assert message['Content-Language'] == 'es'
+    assert 'lang="es"' in message.get_body(('html',)).get_content()
+    text = message.get_body(('plain',)).get_content()
+    assert english_left(text, catalog('es')) == []
+
+
+def test_a_sign_up_keeps_its_browsers_language(app, client, smtp):
+    chinese = {'Accept-Language': 'zh-CN,zh;q=0.9'}
+    data = {'username': 'lihua', 'email': 'lihua@example.com',
+            'password': PASSWORD, 'password2': PASSWORD}  # fmt: skip
+    assert client.post('/register', data=data, headers=chinese).status_code == 302
+    subject = translate('zh_Hans', '[Microblog] Confirm your email address')
+    message = smtp.take(subject, 'lihua@example.com')
+    assert message['Content-Language'] == 'zh-Hans'
+    link = re.search(
+        r'/confirm_email/[\w.-]+', message.get_body(('plain',)).get_content()
+    )
+    client.get(link[0])  # opened in another browser: English
+    client.post('/confirm_email/confirm')
+    with app.app_context():
+        assert db.session.scalar(db.select(User.language)) == 'zh_Hans'
+
+
+def test_someone_tried_to_sign_up_reaches_the_owner_in_the_owners_language(
+    app, client, smtp
+):
+    with app.app_context():
+        make_user('susan', language='zh_Hans')
+    spanish = {'Accept-Language': 'es'}
+    data = {'username': 'intruso', 'email': 'susan@example.com',
+            'password': PASSWORD, 'password2': PASSWORD}  # fmt: skip
+    assert client.post('/register', data=data, headers=spanish).status_code == 302
+    english = '[Microblog] Someone tried to sign up with your email address'
+    message = smtp.take(translate('zh_Hans', english), 'susan@example.com')
+    assert message['Content-Language'] == 'zh-Hans'

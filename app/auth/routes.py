@@ -37,6 +37,7 @@ from app.auth.forms import (
 )
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.i18n import browser_language
 from app.identity import canonical_username, hash_password
 from app.mfa.models import second_factor_on
 from app.mfa.verify import start_second_step
@@ -64,8 +65,7 @@ def _dummy_hash(method: str) -> str:
 @user_logged_in.connect
 @user_logged_out.connect
 def _forget_opened_links(_app, **_extra) -> None:
-    """An opened reset (or other) link does not outlive a change of who is
-    signed in."""
+    """An opened link (a reset's...) does not outlive a change of account."""
     links.forget()
     session.pop(RESET_AGAIN, None)
     session.pop(PENDING, None)
@@ -169,7 +169,9 @@ def _start_signup(username: str, email: str, password_hash: str):
     sign-up took the name first."""
     lifetime = current_app.config['CONFIRM_TOKEN_EXPIRES']
     try:
-        pending = PendingSignup.start(username, email, password_hash, lifetime)
+        pending = PendingSignup.start(
+            username, email, password_hash, lifetime, language=browser_language()
+        )
     except sa.exc.IntegrityError:
         db.session.rollback()
         return None
