@@ -4,17 +4,17 @@ import os
 
 import pytest
 
-from app.testing import ARTIFACTS, ROOT
+from app.testing import ARTIFACTS
 from app.testing.browser import (
+    AXE,
     alice_at_home,
+    axe_violations,
     browser_login,
     new_page,
     proven_live_server,
     seed_people,
 )
 
-AXE = os.path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js')
-AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']
 SIGNED_OUT_PAGES = {
     'login': '/login',
     'register': '/register',
@@ -35,19 +35,6 @@ SIGNED_IN_PAGES = {
     'change-email': '/change_email',
     'sessions': '/sessions',
 }
-
-
-def axe_violations(page) -> list[str]:
-    page.add_script_tag(path=AXE)
-    found = page.evaluate(
-        """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})
-            .then(r => r.violations.map(v => v.id + ': ' +
-                v.nodes.map(n => n.target.join(' ') + ' (' +
-                    (n.any[0] || n.all[0] || {message: ''}).message + ')')
-                .join(', ')))""",
-        AXE_TAGS,
-    )
-    return found
 
 
 @pytest.mark.browser

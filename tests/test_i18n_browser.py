@@ -7,9 +7,15 @@ import re
 import pytest
 
 from app.testing import ARTIFACTS, PASSWORD
-from app.testing.browser import browser_login, new_page, proven_live_server, seed_people
+from app.testing.browser import (
+    AXE,
+    axe_violations,
+    browser_login,
+    new_page,
+    proven_live_server,
+    seed_people,
+)
 from app.testing.i18n import LANGUAGES, translate
-from tests.test_accessibility import AXE, axe_violations
 
 PAGES = [
     '/login', '/register', '/reset_password_request', '/no/such/page',

@@ -1,5 +1,6 @@
 """Chromium pages on the live server, and the people the browser tests meet."""
 
+import os
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -7,8 +8,24 @@ from app import db
 from app.models import Post
 from app.testing.clients import PASSWORD
 from app.testing.data import make_user
-from app.testing.processes import LiveServer, PageWatch
+from app.testing.processes import ROOT, LiveServer, PageWatch
 from app.testing.smtp import free_port
+
+AXE = os.path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js')
+AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(path=AXE)
+    found = page.evaluate(
+        """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})
+            .then(r => r.violations.map(v => v.id + ': ' +
+                v.nodes.map(n => n.target.join(' ') + ' (' +
+                    (n.any[0] || n.all[0] || {message: ''}).message + ')')
+                .join(', ')))""",
+        AXE_TAGS,
+    )
+    return found
 
 
 def browser_login(page, username: str, password: str = PASSWORD) -> None:
