@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from test_accessibility import AXE, axe_violations
 from test_browser import browser_logout, browser_menu, check_page
 
 from app import db
@@ -18,7 +17,7 @@ from app.mfa.models import Authenticator
 from app.models import User
 from app.sessions import UserSession
 from app.testing import LiveServer, free_port
-from app.testing.browser import browser_login, new_page
+from app.testing.browser import AXE, axe_violations, browser_login, new_page
 from app.testing.data import make_user
 
 # The virtual authenticator answers a conditional (autofill) request at
