@@ -137,6 +137,11 @@ def test_the_checks_catch_a_missing_message_and_a_lost_placeholder(code):
     assert lost_placeholders(broken) == [f'{first.id!r} -> {"sin marcador"!r}']
 
 
+def test_the_english_finder_finds_an_english_page(client):
+    page = visible_text(client.get('/login').get_data(as_text=True))
+    assert 'Forgot your password' in ' '.join(english_left(page, catalog('es')))
+
+
 def test_plurals_follow_each_language(app, client, auth):
     with app.app_context():
         susan, john, mary = make_user('susan'), make_user('john'), make_user('mary')
