@@ -38,14 +38,16 @@ run: $(BIN)/.installed app/translations/.compiled secret-key
 	$(BIN)/flask db upgrade
 	$(BIN)/flask run --host localhost --port 5000
 
-# Debian's Chromium for the browser tests: installed when missing and root.
+# Debian's Chromium for the browser tests, and a font with Chinese glyphs
+# for the pages in Chinese: installed when missing and root.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo 'Could not install chromium; the browser tests will be skipped.'; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null) \
+	      || echo 'Could not install $(BROWSER_PACKAGES); the browser tests may be skipped.'; \
 	  else \
-	    echo 'Browser tests will be skipped: install Debian chromium (sudo apt-get install chromium) to run them.'; \
+	    echo 'Browser tests need Debian packages: sudo apt-get install $(BROWSER_PACKAGES)'; \
 	  fi; \
 	fi
 
