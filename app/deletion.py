@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app, redirect, session, url_for
-from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from app import security_log, sessions
 from app.dbtypes import UTCDateTime, utcnow
 from app.email import build_message
 from app.extensions import db
+from app.i18n import lazy_gettext as _l
 from app.mfa.models import PendingSignIn
 from app.models import Post, User, followers
 from app.outbox import OutboxMessage, enqueue, handler

@@ -15,12 +15,12 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import ngettext
 
 from app import security_log
 from app.agents import describe_agent
 from app.dbtypes import utcnow
 from app.extensions import db
+from app.i18n import ngettext
 from app.mfa.models import Authenticator
 from app.models import Post, User, followers
 from app.sessions import UserSession, approximate_address

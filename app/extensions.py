@@ -3,7 +3,6 @@
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import has_request_context, request
-from flask_babel import lazy_gettext as _l
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -13,6 +12,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
+
+from app.i18n import lazy_gettext as _l
 
 
 class Base(so.DeclarativeBase):

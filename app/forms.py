@@ -3,12 +3,12 @@ shared fields. The input rules they apply live in app/validators.py."""
 
 import re
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.validators import Username, strip
 
 # What no database column can hold: NUL, and halves of surrogate pairs.

@@ -9,11 +9,11 @@ about it once per window.
 """
 
 from flask import abort, flash, redirect, url_for
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.validators import ValidationError
 
 from app import budgets, security_log, sessions
+from app.i18n import lazy_gettext as _l
 from app.notices import queue_notice
 from app.security import audit
 

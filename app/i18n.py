@@ -20,10 +20,8 @@ from flask_babel import (
     get_locale,
     get_translations,
 )
-from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
-
-from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM
 
 babel = Babel()
 
@@ -85,21 +83,23 @@ def long_time(value: datetime | str | None) -> str:
     if not value:
         return ''
     date, time = format_date(value, 'full'), format_time(value, 'HH:mm')
-    return _('%(date)s, %(time)s UTC', date=date, time=time)
+    return gettext('%(date)s, %(time)s UTC', date=date, time=time)
 
 
 def device_phrase(browser: str | None, system: str | None) -> str:
     """ "Firefox 133 on Windows" in the page's language (app.agents names
     the browser; None for both: an operator at the server's command line)."""
     if browser is None and system is None:
-        return _('an operator')
+        return gettext('an operator')
     if system is None:  # queued before browser and system were kept apart
         return browser
+    from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM  # agents needs us
+
     if browser == UNKNOWN_BROWSER:
-        browser = _('an unknown browser')
+        browser = gettext('an unknown browser')
     if system == UNKNOWN_SYSTEM:
-        system = _('an unknown system')
-    return _('%(browser)s on %(system)s', browser=browser, system=system)
+        system = gettext('an unknown system')
+    return gettext('%(browser)s on %(system)s', browser=browser, system=system)
 
 
 @contextmanager
@@ -115,7 +115,8 @@ def in_language(language: str) -> Iterator[None]:
 
 def translations():
     """This context's catalog, looked up once (Flask-Babel finds it again
-    for every string: about 2 µs each, 30 to 60 strings a page)."""
+    for every string, through three context lookups: 30 to 60 strings a
+    page)."""
     try:
         return g._translations
     except AttributeError:
@@ -123,11 +124,31 @@ def translations():
         return found
 
 
-def _gettext(string: str) -> str:
+# What the code marks its text with: Flask-Babel's functions of the same
+# names, on the catalog looked up once.
+
+
+def gettext(string: str, **variables) -> str:
+    text = translations().gettext(string)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault('num', num)
+    return translations().ngettext(singular, plural, num) % variables
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """For text made at import (form labels, subjects): translated each time
+    it is shown, in that page's or email's language."""
+    return LazyString(gettext, string, **variables)
+
+
+def _template_gettext(string: str) -> str:
     return translations().gettext(string)
 
 
-def _ngettext(singular: str, plural: str, n: int) -> str:
+def _template_ngettext(singular: str, plural: str, n: int) -> str:
     return translations().ngettext(singular, plural, n)
 
 
@@ -135,7 +156,9 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_language)
     # Templates get the cached catalog; Jinja's new-style gettext formats
     # and escapes (so a literal % in a template string is written %%).
-    app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+    app.jinja_env.install_gettext_callables(
+        _template_gettext, _template_ngettext, newstyle=True
+    )
     app.add_template_global(html_lang)
     app.add_template_global(device_phrase)
     app.add_template_filter(long_time)

@@ -6,7 +6,6 @@ an operator). Each says when
 "This wasn't me" link (/not_me/<token>, 7 days) made when it is sent."""
 
 from flask import has_request_context, request
-from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from app import security_log
@@ -14,6 +13,7 @@ from app.dbtypes import utcnow
 from app.email import build_message
 from app.extensions import db
 from app.i18n import in_language, recipient_language
+from app.i18n import lazy_gettext as _l
 from app.models import User
 from app.outbox import OutboxMessage, enqueue, handler
 from app.sessions import approximate_address, describe_agent

@@ -12,8 +12,6 @@ from functools import wraps
 
 import sqlalchemy as sa
 from flask import current_app, redirect, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import Length, Optional
@@ -22,6 +20,8 @@ from app.dbtypes import utcnow
 from app.extensions import db, login
 from app.forms import BaseForm
 from app.guesses import CurrentPassword
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.models import User
 from app.sessions import UserSession
 from app.validators import MAX_PASSWORD, strip

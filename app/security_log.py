@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app, has_request_context, request
-from flask_babel import lazy_gettext as _l
 
 from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM
 from app.agents import parse as parse_agent
 from app.dbtypes import UTCDateTime, utcnow
 from app.email import public_url
 from app.extensions import db
+from app.i18n import lazy_gettext as _l
 from app.models import User
 from app.security import audit
 from app.sessions import approximate_address, shown, shown_agent

@@ -19,8 +19,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask, current_app, request
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
 from app import devices
@@ -28,6 +26,8 @@ from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM, agent_family, describe_a
 from app.database import attach
 from app.dbtypes import UTCDateTime, utcnow
 from app.extensions import db, login
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.models import User
 
 __all__ = ['agent_family', 'describe_agent']  # for app.notices and others

@@ -10,13 +10,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from confusable_homoglyphs import confusables
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from wtforms.validators import ValidationError
 
 from app.email_undo import EmailUndo
 from app.extensions import db
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
+from app.i18n import ngettext
 from app.identity import canonical_username, normalize_password
 from app.models import User
 from app.signups import PendingSignup

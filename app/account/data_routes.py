@@ -14,7 +14,6 @@ from flask import (
     url_for,
 )
 from flask_babel import format_date
-from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
 from app import deletion, links, reauth, security_log
@@ -24,6 +23,7 @@ from app.account.forms import ConfirmForm, DeleteAccountForm
 from app.account.link_routes import LINK_REFUSED
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.i18n import gettext as _
 from app.models import User
 from app.security import audit, config_limit
 from app.timeline import Page

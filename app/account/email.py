@@ -9,7 +9,6 @@ send time that address's owner gets "someone tried to use your address"
 instead of a link, so the change page answers the same either way."""
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from app import security_log
@@ -18,6 +17,7 @@ from app.dbtypes import utcnow
 from app.email import build_message
 from app.email_undo import EmailUndo
 from app.extensions import db
+from app.i18n import lazy_gettext as _l
 from app.i18n import recipient_language
 from app.models import User
 from app.notices import CONTEXT

@@ -1,5 +1,3 @@
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
@@ -16,6 +14,8 @@ from app.auth.forms import email_field, password_fields
 from app.forms import BaseForm
 from app.guesses import CurrentPassword
 from app.i18n import NAMES, tag
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.identity import canonical_username
 from app.models import User
 from app.validators import MAX_PASSWORD, context_words, strip

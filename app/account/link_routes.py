@@ -4,8 +4,6 @@ wasn't me". Each lands on a token-free page whose button (a POST with
 CSRF) does the change (see app.links)."""
 
 from flask import flash, redirect, render_template, session, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app import links, security_log, sessions, signups, tokens
@@ -20,6 +18,8 @@ from app.auth.email import queue_reset_email, request_password_reset
 from app.database import commit_unless_conflict
 from app.email_undo import EmailUndo
 from app.extensions import db
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.models import User
 from app.notices import request_context
 from app.passkeys.models import Passkey

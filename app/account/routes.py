@@ -2,8 +2,7 @@
 emailed links that confirm or undo an email change."""
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_babel import format_date, ngettext
-from flask_babel import gettext as _
+from flask_babel import format_date
 from flask_login import current_user, login_required, logout_user
 
 from app import budgets, devices, reauth, security_log, sessions
@@ -20,7 +19,8 @@ from app.auth.email import queue_signup_confirmation
 from app.email_undo import UNDO_DAYS, EmailUndo
 from app.extensions import db, limiter
 from app.forms import EmptyForm
-from app.i18n import select_language
+from app.i18n import gettext as _
+from app.i18n import ngettext, select_language
 from app.mfa.checks import WRONG_CODE, checked_code, end_guessing_session
 from app.mfa.models import Authenticator
 from app.notices import queue_notice

@@ -12,12 +12,12 @@ at each attempt; the link is never stored.
 """
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from app import security_log
 from app.email import build_message
 from app.extensions import db
+from app.i18n import lazy_gettext as _l
 from app.i18n import recipient_language
 from app.models import User
 from app.outbox import OutboxMessage, Priority, enqueue, handler

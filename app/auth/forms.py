@@ -1,8 +1,8 @@
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from app.forms import BaseForm, username_field
+from app.i18n import lazy_gettext as _l
 from app.models import User
 from app.validators import (
     MAX_PASSWORD,

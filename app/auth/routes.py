@@ -11,8 +11,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, user_logged_in, user_logged_out
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -38,6 +36,8 @@ from app.auth.forms import (
 from app.extensions import db, limiter
 from app.forms import EmptyForm
 from app.i18n import browser_language
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.identity import canonical_username, hash_password
 from app.mfa.models import second_factor_on
 from app.mfa.verify import start_second_step

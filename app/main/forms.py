@@ -1,8 +1,8 @@
-from flask_babel import lazy_gettext as _l
 from wtforms import SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from app.forms import BaseForm, username_field
+from app.i18n import lazy_gettext as _l
 from app.models import User
 from app.validators import username_taken
 

@@ -13,14 +13,14 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app import timeline, usernames
 from app.database import commit_unless_conflict
 from app.extensions import db
 from app.forms import EmptyForm
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.main import bp
 from app.main.forms import EditProfileForm, PostForm
 from app.models import Post, User

@@ -2,9 +2,8 @@
 guess budget (PASSWORD_GUESS_BUDGET, shared with the password forms:
 app.guesses), counted first and given back when right."""
 
-from flask_babel import lazy_gettext as _l
-
 from app import budgets, guesses, security_log
+from app.i18n import lazy_gettext as _l
 from app.mfa.models import Authenticator, RecoveryCode
 from app.models import User
 from app.notices import queue_notice

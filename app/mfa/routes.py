@@ -4,13 +4,13 @@ on and off, and the recovery codes. Every change needs a recent proof
 
 import segno
 from flask import flash, redirect, render_template, session, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app import reauth, security_log, sessions
 from app.database import commit_unless_conflict
 from app.extensions import db
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.mfa import bp
 from app.mfa.forms import DisableForm, RegenerateForm, SetupForm
 from app.mfa.models import ISSUER, Authenticator, RecoveryCode, remove_second_factor

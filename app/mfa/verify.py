@@ -4,13 +4,13 @@ for a server-side pending step (PendingSignIn, 5 minutes) and answers
 /login/verify with an authenticator or recovery code."""
 
 from flask import current_app, flash, redirect, render_template, session, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 
 from app import budgets, security_log
 from app.extensions import db
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
+from app.i18n import ngettext
 from app.mfa import bp
 from app.mfa.checks import TOO_MANY, WRONG_CODE, checked_code
 from app.mfa.forms import VerifyForm

@@ -13,7 +13,6 @@ import json
 
 import webauthn
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from webauthn.helpers import parse_authentication_credential_json
 from webauthn.helpers import parse_registration_credential_json as parse_new
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
@@ -27,6 +26,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from app.i18n import lazy_gettext as _l
 from app.models import User
 from app.passkeys.models import Ceremony, Passkey
 from app.security import audit

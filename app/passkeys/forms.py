@@ -1,8 +1,8 @@
-from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from app.forms import BaseForm
+from app.i18n import lazy_gettext as _l
 from app.passkeys.ceremonies import MAX_ANSWER
 from app.validators import strip
 

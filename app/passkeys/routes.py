@@ -13,15 +13,15 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from app import reauth, security_log
 from app.agents import describe_agent
 from app.database import commit_unless_conflict
 from app.extensions import db, limiter
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
+from app.i18n import ngettext
 from app.notices import queue_notice
 from app.passkeys import bp
 from app.passkeys.ceremonies import (

@@ -12,13 +12,13 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app import budgets, reauth
 from app.auth.forms import LoginForm
 from app.extensions import db, limiter
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
 from app.mfa.forms import VerifyForm
 from app.mfa.models import Authenticator, PendingSignIn
 from app.mfa.verify import NEXT, PENDING
