@@ -22,6 +22,8 @@ from flask_babel import (
 )
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 
 babel = Babel()
 
@@ -144,20 +146,29 @@ def lazy_gettext(string: str, **variables) -> LazyString:
     return LazyString(gettext, string, **variables)
 
 
-def _template_gettext(string: str) -> str:
-    return translations().gettext(string)
+# For templates, Jinja's new-style gettext (autoescaped, formatted with the
+# call's keyword arguments, so a literal % is written %%) in one call:
+# Jinja's own `_` goes through two template calls a string.
 
 
-def _template_ngettext(singular: str, plural: str, n: int) -> str:
-    return translations().ngettext(singular, plural, n)
+@pass_eval_context
+def _template_gettext(eval_ctx, __string: str, **variables) -> str:
+    text = translations().gettext(__string)
+    return (Markup(text) if eval_ctx.autoescape else text) % variables
+
+
+@pass_eval_context
+def _template_ngettext(eval_ctx, __singular, __plural, __num, **variables) -> str:
+    # Double underscores: a template may pass its own `num` (the composer).
+    variables.setdefault('num', __num)
+    text = translations().ngettext(__singular, __plural, __num)
+    return (Markup(text) if eval_ctx.autoescape else text) % variables
 
 
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_language)
-    # Templates get the cached catalog; Jinja's new-style gettext formats
-    # and escapes (so a literal % in a template string is written %%).
-    app.jinja_env.install_gettext_callables(
-        _template_gettext, _template_ngettext, newstyle=True
+    app.jinja_env.globals.update(
+        _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
     )
     app.add_template_global(html_lang)
     app.add_template_global(device_phrase)
