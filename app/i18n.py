@@ -7,10 +7,12 @@ that we have, else English. An email is rendered when it is sent, in the
 language stored for its recipient then (`in_language`, app.email).
 """
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from babel import Locale
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import (
     Babel,
@@ -47,12 +49,18 @@ def browser_language() -> str:
     return current_app.config['LANGUAGES'][0]
 
 
-def select_language() -> str:
+def select_language() -> Locale:
     """Flask-Babel's locale selector: the account's choice, else the browser's."""
     user = current_user
     if user and user.is_authenticated and offered(user.language):
-        return user.language
-    return browser_language()
+        return _locale(user.language)
+    return _locale(browser_language())
+
+
+@functools.cache
+def _locale(language: str) -> Locale:
+    # Made once: Flask-Babel would parse the code again on every request.
+    return Locale.parse(language)
 
 
 def recipient_language(user=None) -> str:
@@ -70,7 +78,12 @@ def tag(language: str) -> str:
 def html_lang() -> str:
     """This page's (or email's) language as a BCP 47 tag."""
     locale = get_locale()
-    return tag(str(locale)) if locale is not None else 'en'
+    return _tag_of(locale) if locale is not None else 'en'
+
+
+@functools.cache
+def _tag_of(locale: Locale) -> str:
+    return tag(str(locale))
 
 
 def long_time(value: datetime | str | None) -> str:
@@ -135,9 +148,10 @@ def gettext(string: str, **variables) -> str:
     return text % variables if variables else text
 
 
-def ngettext(singular: str, plural: str, num: int, **variables) -> str:
-    variables.setdefault('num', num)
-    return translations().ngettext(singular, plural, num) % variables
+def ngettext(singular: str, plural: str, n: int, **variables) -> str:
+    """`num` in the text is `n` unless given (the composer's counter)."""
+    variables.setdefault('num', n)
+    return translations().ngettext(singular, plural, n) % variables
 
 
 def lazy_gettext(string: str, **variables) -> LazyString:
@@ -154,7 +168,10 @@ def lazy_gettext(string: str, **variables) -> LazyString:
 @pass_eval_context
 def _template_gettext(eval_ctx, __string: str, **variables) -> str:
     text = translations().gettext(__string)
-    return (Markup(text) if eval_ctx.autoescape else text) % variables
+    if eval_ctx.autoescape:
+        text = Markup(text)
+    # Formatting with nothing to fill in only turns %% into % (most strings).
+    return text % variables if variables or '%' in text else text
 
 
 @pass_eval_context

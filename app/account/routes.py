@@ -32,7 +32,7 @@ from app.sessions import UserSession
 @login_required
 def settings():
     user = current_user._get_current_object()
-    form = LanguageForm(language=select_language())
+    form = LanguageForm(language=str(select_language()))
     if form.validate_on_submit():
         user.language = form.language.data
         db.session.commit()

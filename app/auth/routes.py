@@ -65,7 +65,7 @@ def _dummy_hash(method: str) -> str:
 @user_logged_in.connect
 @user_logged_out.connect
 def _forget_opened_links(_app, **_extra) -> None:
-    """An opened link (a reset's...) does not outlive a change of account."""
+    """An opened link does not outlive a change of who is signed in."""
     links.forget()
     session.pop(RESET_AGAIN, None)
     session.pop(PENDING, None)
@@ -123,8 +123,7 @@ def _pending_sign_in(username: str, password: str):
     "confirm first", the same for a free and a taken address. None if they
     match no pending sign-up (after the same hashing work)."""
     pending = PendingSignup.by_username(username)
-    if pending is None:
-        # Same hashing work as for a real account: no timing oracle.
+    if pending is None:  # the same hashing work as for an account: no oracle
         method = current_app.config['PASSWORD_HASH_METHOD']
         check_password_hash(_dummy_hash(method), password)
         return None
@@ -200,11 +199,9 @@ def signup_pending():
         audit('signup_resent', pending=pending.id)
         flash(_('We sent a new link to %(email)s.', email=pending.email), 'info')
         return redirect(url_for('auth.signup_pending'))
+    title = _('Confirm your address first')
     return render_template(
-        'auth/signup_pending.html',
-        title=_('Confirm your address first'),
-        email=pending.email,
-        form=form,
+        'auth/signup_pending.html', title=title, email=pending.email, form=form
     )
 
 
@@ -218,7 +215,9 @@ def reset_password_request():
     if form.validate_on_submit():
         job = request_password_reset(form.email.data)
         db.session.commit()
-        audit('reset_requested', email=mask_email(form.email.data), job=job and job.id)
+        # The id from the identity: reading job.id now would load the row again.
+        job_id = job and sa.inspect(job).identity[0]
+        audit('reset_requested', email=mask_email(form.email.data), job=job_id)
         flash(str(RESET_SENT), 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(

@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_login import current_user, login_required
+from markupsafe import Markup, escape
 
 from app import timeline, usernames
 from app.database import commit_unless_conflict
@@ -21,6 +22,7 @@ from app.extensions import db
 from app.forms import EmptyForm
 from app.i18n import gettext as _
 from app.i18n import lazy_gettext as _l
+from app.i18n import ngettext
 from app.main import bp
 from app.main.forms import EditProfileForm, PostForm
 from app.models import Post, User
@@ -41,20 +43,30 @@ def per_page() -> int:
 
 
 @bp.app_template_global()
-def plural_samples() -> dict[str, int]:
-    """{plural category: a number in it} for this page's language: the
-    composer gives app.js its counter's words for each category, and the
-    script picks one with Intl.PluralRules."""
-    return _plural_samples(str(get_locale() or 'en'))
+def counter_words() -> Markup:
+    """The composer counter's words for app.js, as attributes of the post
+    field: data-left-<category> and data-over-<category> for each plural
+    category of this page's language ({n} stands for the number); the
+    script picks one with Intl.PluralRules. Made once per language."""
+    return _counter_words(get_locale())
 
 
 @functools.cache
-def _plural_samples(language: str) -> dict[str, int]:
-    rule = Locale.parse(language).plural_form
+def _counter_words(locale: Locale) -> Markup:
     samples: dict[str, int] = {}
-    for n in PLURAL_SAMPLES:
-        samples.setdefault(rule(n), n)
-    return samples
+    for n in PLURAL_SAMPLES:  # a number of each category the language has
+        samples.setdefault(locale.plural_form(n), n)
+    words = []
+    for category, n in samples.items():
+        left = ngettext(
+            '%(num)s character left', '%(num)s characters left', n, num='{n}'
+        )
+        over = ngettext(
+            '%(num)s character too many', '%(num)s characters too many', n, num='{n}'
+        )
+        words.append(f' data-left-{category}="{escape(left)}"')
+        words.append(f' data-over-{category}="{escape(over)}"')
+    return Markup(''.join(words))
 
 
 @bp.route('/', methods=['GET', 'POST'])
