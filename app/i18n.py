@@ -24,7 +24,7 @@ from flask_babel import (
 )
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
-from jinja2 import pass_eval_context
+from jinja2 import pass_context
 from markupsafe import Markup
 
 babel = Babel()
@@ -162,24 +162,31 @@ def lazy_gettext(string: str, **variables) -> LazyString:
 
 # For templates, Jinja's new-style gettext (autoescaped, formatted with the
 # call's keyword arguments, so a literal % is written %%) in one call:
-# Jinja's own `_` goes through two template calls a string.
+# Jinja's own `_` goes through two template calls a string. A page's
+# templates find the catalog in their context (put there once a render);
+# macros imported without a context look it up.
 
 
-@pass_eval_context
-def _template_gettext(eval_ctx, __string: str, **variables) -> str:
-    text = translations().gettext(__string)
-    if eval_ctx.autoescape:
+def _catalog(context):
+    catalog = context.parent.get('_catalog')
+    return catalog if catalog is not None else translations()
+
+
+@pass_context
+def _template_gettext(context, __string: str, **variables) -> str:
+    text = _catalog(context).gettext(__string)
+    if context.eval_ctx.autoescape:
         text = Markup(text)
     # Formatting with nothing to fill in only turns %% into % (most strings).
     return text % variables if variables or '%' in text else text
 
 
-@pass_eval_context
-def _template_ngettext(eval_ctx, __singular, __plural, __num, **variables) -> str:
-    # Double underscores: a template may pass its own `num` (the composer).
+@pass_context
+def _template_ngettext(context, __singular, __plural, __num, **variables) -> str:
+    # Double underscores: a template may pass its own `num`.
     variables.setdefault('num', __num)
-    text = translations().ngettext(__singular, __plural, __num)
-    return (Markup(text) if eval_ctx.autoescape else text) % variables
+    text = _catalog(context).ngettext(__singular, __plural, __num)
+    return (Markup(text) if context.eval_ctx.autoescape else text) % variables
 
 
 def init_app(app: Flask) -> None:
@@ -187,6 +194,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
     )
+    app.context_processor(lambda: {'_catalog': translations()})
     app.add_template_global(html_lang)
     app.add_template_global(device_phrase)
     app.add_template_filter(long_time)
