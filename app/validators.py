@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from confusable_homoglyphs import confusables
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import get_locale
 from wtforms.validators import ValidationError
 
 from app.email_undo import EmailUndo
@@ -148,7 +149,13 @@ class NormalizedEmail:
         try:
             field.data = normalize_email(field.data or '')
         except EmailNotValidError as exc:
-            raise ValidationError(str(exc)) from exc
+            # email-validator says precisely what is wrong, in English only:
+            # other languages get one sentence of their own.
+            if str(get_locale()) == 'en':
+                raise ValidationError(str(exc)) from exc
+            raise ValidationError(
+                _('Enter a valid email address, like name@example.com.')
+            ) from exc
 
 
 # Password policy after NIST SP 800-63B: length and a blocklist, no rules.

@@ -209,6 +209,19 @@ def test_every_page_is_in_the_language_with_no_english_left(make_app, language):
     assert found == {}
 
 
+def test_a_bad_address_is_refused_in_the_readers_language(client):
+    """email-validator explains in English only: English keeps its words."""
+    spanish, english = {'Accept-Language': 'es'}, {'Accept-Language': 'en'}
+    data = {'email': 'not-an-address'}
+    page = client.post('/reset_password_request', data=data, headers=spanish)
+    assert translate('es', 'Enter a valid email address, like name@example.com.') in (
+        page.get_data(as_text=True)
+    )
+    assert '@-sign' not in page.get_data(as_text=True)
+    page = client.post('/reset_password_request', data=data, headers=english)
+    assert '@-sign' in page.get_data(as_text=True)
+
+
 EMAIL_CONTEXT = {
     'token': 'token',
     'keep_token': 'token',
