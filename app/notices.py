@@ -32,8 +32,10 @@ SUBJECTS = {
     'two_factor_reset': _l('[Microblog] Your second factor was removed by an operator'),
     'passkey_added': _l('[Microblog] A passkey was added to your account'),
     'passkey_removed': _l('[Microblog] A passkey was removed from your account'),
+    'language_changed': _l('[Microblog] The language of your account was changed'),
 }
-# Second-factor changes share one template, each with its sentence.
+# Second-factor (and language) changes share one template, each with its
+# sentence.
 FACTOR_EVENTS = {
     'authenticator_added': _l(
         'An authenticator app was added to your Microblog '
@@ -63,6 +65,11 @@ FACTOR_EVENTS = {
     'passkey_removed': _l(
         'The passkey named "%(name)s" was removed from your '
         'Microblog account: it no longer signs you in.'
+    ),
+    # Told in the language it was changed from (see build_notice).
+    'language_changed': _l(
+        'The language of your Microblog account was changed to %(name)s: '
+        'its pages and emails are now in it.'
     ),
 }
 
@@ -102,13 +109,17 @@ def build_notice(row: OutboxMessage) -> Message | None:
         return None
     token = user.make_token('not_me', NOT_ME_EXPIRES)
     event = data['event']
-    with in_language(recipient_language(user)):
+    # A change of language is told in the language it replaced: whoever
+    # changed it cannot make the owner's alarm one they cannot read.
+    language = data.get('language') or recipient_language(user)
+    with in_language(language):
         values = {'remaining': data.get('remaining'), 'name': data.get('name')}
         message = str(FACTOR_EVENTS.get(event, '')) % values
     return build_message(
         SUBJECTS[event],
         row.recipients,
         'notice_factor' if event in FACTOR_EVENTS else f'notice_{event}',
+        language=language,
         user=user,
         token=token,
         message=message,

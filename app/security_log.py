@@ -48,6 +48,7 @@ LABELS = {
     'session_revoked': _l('A session was signed out'),
     'sessions_revoked': _l('Other sessions were signed out'),
     'not_me': _l('"This wasn\'t me": every session signed out'),
+    'language_changed': _l('Language changed'),
     'export': _l('Your data was downloaded'),
     'deletion_scheduled': _l('Account deletion scheduled'),
     'deletion_cancelled': _l('Account deletion cancelled: account restored'),

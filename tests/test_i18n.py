@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+import sqlalchemy as sa
 from babel.messages.catalog import Catalog
 
 from app.dbtypes import utcnow
@@ -13,6 +14,7 @@ from app.deletion import restorable_until
 from app.email import build_message
 from app.extensions import db
 from app.models import User
+from app.security_log import SecurityEvent
 from app.testing import PASSWORD, ROOT
 from app.testing.data import make_user
 from app.testing.i18n import (
@@ -313,3 +315,28 @@ def test_someone_tried_to_sign_up_reaches_the_owner_in_the_owners_language(
     english = '[Microblog] Someone tried to sign up with your email address'
     message = smtp.take(translate('zh_Hans', english), 'susan@example.com')
     assert message['Content-Language'] == 'zh-Hans'
+
+
+def test_a_change_of_language_is_logged_and_told_in_the_language_it_replaced(
+    app, client, auth, smtp
+):
+    """Whoever holds a session cannot quietly make the owner's next alarms
+    ones the owner cannot read."""
+    with app.app_context():
+        make_user('susan', language='es')
+    auth.login()
+    assert client.post('/settings', data={'language': 'zh_Hans'}).status_code == 302
+    subject = translate('es', '[Microblog] The language of your account was changed')
+    message = smtp.take(subject, 'susan@example.com')
+    assert message['Content-Language'] == 'es'
+    assert '简体中文' in message.get_body(('plain',)).get_content()
+    log = client.get('/security_log').get_data(as_text=True)
+    assert translate('zh_Hans', 'Language changed') in log
+    # The same language again, or one its emails already had: no notice.
+    client.post('/settings', data={'language': 'zh_Hans'})
+    with app.app_context():
+        events = db.session.scalar(
+            sa.select(sa.func.count()).select_from(SecurityEvent)
+            .where(SecurityEvent.event == 'language_changed')
+        )  # fmt: skip
+    assert events == 1

@@ -19,8 +19,8 @@ from app.auth.email import queue_signup_confirmation
 from app.email_undo import UNDO_DAYS, EmailUndo
 from app.extensions import db, limiter
 from app.forms import EmptyForm
+from app.i18n import NAMES, ngettext, recipient_language, select_language
 from app.i18n import gettext as _
-from app.i18n import ngettext, select_language
 from app.mfa.checks import WRONG_CODE, checked_code, end_guessing_session
 from app.mfa.models import Authenticator
 from app.notices import queue_notice
@@ -34,12 +34,22 @@ def settings():
     user = current_user._get_current_object()
     form = LanguageForm(language=str(select_language()))
     if form.validate_on_submit():
-        user.language = form.language.data
+        before, user.language = recipient_language(user), form.language.data
+        if user.language != before:  # the language its emails are in
+            _language_changed(user, before)
         db.session.commit()
         # Flask-Babel chose this request's language already; the next page
         # shows the new one.
         return redirect(url_for('account.settings'))
     return render_template('account/settings.html', title=_('Settings'), form=form)
+
+
+def _language_changed(user, before: str) -> None:
+    """Logged, and told in the language it replaced (app.notices): whoever
+    changed it cannot make the owner's next alarms unreadable unnoticed."""
+    name = NAMES[user.language]
+    log = security_log.record('language_changed', user, language=user.language)
+    queue_notice(user, 'language_changed', name=name, language=before, log=log)
 
 
 @bp.route('/reauthenticate', methods=['GET', 'POST'])
