@@ -20,7 +20,7 @@ from app import security_log
 from app.agents import describe_agent
 from app.dbtypes import utcnow
 from app.extensions import db
-from app.i18n import ngettext
+from app.i18n import gettext, ngettext
 from app.mfa.models import Authenticator
 from app.models import Post, User, followers
 from app.sessions import UserSession, approximate_address
@@ -31,7 +31,8 @@ FLUSH_AT = 64 * 1024  # bytes held before they go to the client
 
 def readme(when: str, days: int) -> str:
     """README.txt, for people: in the language of the page that asked."""
-    return ngettext(
+    kept = ngettext('%(num)d day', '%(num)d days', days)
+    return gettext(
         """\
 Your Microblog data, as of %(when)s.
 
@@ -45,36 +46,15 @@ followers.json     the accounts that follow you (usernames).
 sessions.json      the browsers that signed in to your account: browser and
                    system, approximate address, when they signed in, were
                    last active and were signed out.
-security_log.json  your security log of the last %(days)d day (sign-ins,
-                   changes to your password, address and second factor,
-                   downloads, ...), newest first.
+security_log.json  your security log, kept for %(kept)s (sign-ins, changes
+                   to your password, address and second factor, downloads,
+                   ...), newest first.
 
 Times are in UTC. Passwords, authenticator secrets and recovery codes are
 never exported: we keep only what cannot be turned back into them.
 """,
-        """\
-Your Microblog data, as of %(when)s.
-
-account.json       your profile: username, email address (and whether it is
-                   confirmed), about me, when you were last seen, whether
-                   two-factor sign-in is on.
-posts.json         every post you wrote: its id, text and time (ISO 8601, UTC),
-                   newest first.
-following.json     the accounts you follow (usernames).
-followers.json     the accounts that follow you (usernames).
-sessions.json      the browsers that signed in to your account: browser and
-                   system, approximate address, when they signed in, were
-                   last active and were signed out.
-security_log.json  your security log of the last %(days)d days (sign-ins,
-                   changes to your password, address and second factor,
-                   downloads, ...), newest first.
-
-Times are in UTC. Passwords, authenticator secrets and recovery codes are
-never exported: we keep only what cannot be turned back into them.
-""",
-        days,
         when=when,
-        days=days,
+        kept=kept,
     )
 
 
