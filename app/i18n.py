@@ -198,4 +198,3 @@ def init_app(app: Flask) -> None:
     app.add_template_global(html_lang)
     app.add_template_global(device_phrase)
     app.add_template_filter(long_time)
-    app.add_template_global(NAMES, 'LANGUAGE_NAMES')
