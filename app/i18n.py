@@ -101,22 +101,6 @@ def long_time(value: datetime | str | None) -> str:
     return gettext('%(date)s, %(time)s UTC', date=date, time=time)
 
 
-def device_phrase(browser: str | None, system: str | None) -> str:
-    """ "Firefox 133 on Windows" in the page's language (app.agents names
-    the browser; None for both: an operator at the server's command line)."""
-    if browser is None and system is None:
-        return gettext('an operator')
-    if system is None:  # queued before browser and system were kept apart
-        return browser
-    from app.agents import UNKNOWN_BROWSER, UNKNOWN_SYSTEM  # agents needs us
-
-    if browser == UNKNOWN_BROWSER:
-        browser = gettext('an unknown browser')
-    if system == UNKNOWN_SYSTEM:
-        system = gettext('an unknown system')
-    return gettext('%(browser)s on %(system)s', browser=browser, system=system)
-
-
 @contextmanager
 def in_language(language: str) -> Iterator[None]:
     """Translate in `language` inside the block (an email being rendered)."""
@@ -196,5 +180,4 @@ def init_app(app: Flask) -> None:
     )
     app.context_processor(lambda: {'_catalog': translations()})
     app.add_template_global(html_lang)
-    app.add_template_global(device_phrase)
     app.add_template_filter(long_time)

@@ -52,6 +52,15 @@ def shown_agent(browser: str, system: str) -> str:
     return _('%(browser)s on %(system)s', browser=shown(browser), system=shown(system))
 
 
+def device_phrase(browser: str | None, system: str | None) -> str:
+    """shown_agent() for a notice's data (app.notices.request_context): None
+    for both is an operator at the server's command line; a browser without
+    a system was queued before the two were kept apart."""
+    if browser is None and system is None:
+        return _('an operator')
+    return browser if system is None else shown_agent(browser, system)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -124,6 +133,7 @@ def load_user(token: str) -> User | None:
 
 
 def init_app(app: Flask) -> None:
+    app.add_template_global(device_phrase)  # the notices' browser line
     # A remember-me cookie lasts as long as its sign-in may, no longer.
     max_age = timedelta(seconds=app.config['SESSION_MAX_AGE'])
     app.config['REMEMBER_COOKIE_DURATION'] = max_age
