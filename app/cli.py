@@ -102,7 +102,7 @@ def send_test(address, wait):
         text_body='This is a test message from Microblog. Delivery works.',
     )
     db.session.commit()
-    row = wait_until_sent(sender, message.id, wait)
+    row = wait_until_sent(sender, message, wait)
     if row.status == Status.SENT and sender.transport.name == 'console':
         click.echo(f'Test message {row.id} printed to the console (no MAIL_SERVER).')
         return

@@ -106,7 +106,7 @@ def _move(source: sa.Table, target, where, skip: str = '') -> None:
     db.session.execute(sa.delete(source).where(where))
 
 
-def queue_restore_link(user: User) -> OutboxMessage | None:
+def queue_restore_link(user: User) -> int | None:
     return enqueue(RESTORE, [user.email], data={'user': user.id})
 
 

@@ -5,7 +5,7 @@ from flask import current_app, render_template
 from flask_mail import Message
 
 from app.i18n import in_language, recipient_language, tag
-from app.outbox import OutboxMessage, enqueue
+from app.outbox import enqueue
 
 
 def send_email(
@@ -14,8 +14,9 @@ def send_email(
     recipients: list[str],
     text_body: str,
     html_body: str | None = None,
-) -> OutboxMessage:
-    """Queue a message; it is delivered once the caller's transaction commits.
+) -> int | None:
+    """Queue a message (its outbox id, None over the mail budget); it is
+    delivered once the caller's transaction commits.
 
     Returns at once: a sender does the SMTP work, retrying transient
     failures, so the request never waits on the mail server.

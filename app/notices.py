@@ -90,7 +90,7 @@ def request_context() -> dict:
     }
 
 
-def queue_notice(user: User, event: str, **extra) -> OutboxMessage | None:
+def queue_notice(user: User, event: str, **extra) -> int | None:
     """Queue a notice to the account's address, if that address is proven:
     nobody can have notices sent to an address they merely typed. Each
     event has its own mail budget (notice_<event>), so a flood of one kind

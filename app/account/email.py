@@ -32,7 +32,7 @@ EMAIL_RESTORED = 'email_restored'
 
 def queue_email_change(
     user: User, new_email: str, approved: bool = False
-) -> OutboxMessage:
+) -> int | None:
     """`approved`: the address of the account's open undo consented."""
     data = {'user': user.id, 'email': new_email, 'approved': approved}
     return enqueue(CONFIRM_CHANGE, [new_email], data=data, **confirmation_urgency())
@@ -48,7 +48,7 @@ def queue_change_approval(user: User, gate: EmailUndo, new_email: str):
 
 def queue_email_changed_notice(
     user: User, undo: EmailUndo, context: dict
-) -> OutboxMessage:
+) -> int | None:
     """To the old address, with when/where/browser, undo and "This was me"."""
     data = {'user': user.id, 'undo': undo.id, 'new': undo.new_email, **context}
     return enqueue(EMAIL_CHANGED, [undo.old_email], data=data)
@@ -56,7 +56,7 @@ def queue_email_changed_notice(
 
 def queue_email_restored_notice(
     user: User, replaced: str, context: dict
-) -> OutboxMessage:
+) -> int | None:
     """To the address an undo replaced: what happened (it carries no link)."""
     data = {'user': user.id, 'replaced': replaced, **context}
     return enqueue(EMAIL_RESTORED, [replaced], data=data)

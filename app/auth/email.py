@@ -42,7 +42,7 @@ def _urgent() -> dict:
     return {'priority': Priority.RESET, 'expires_in': expires}
 
 
-def request_password_reset(email: str) -> OutboxMessage:
+def request_password_reset(email: str) -> int | None:
     """Queue a reset for whatever account `email` belongs to, if any."""
     # Where it was asked from, for the security log: the account is found
     # only at send time.
@@ -50,7 +50,7 @@ def request_password_reset(email: str) -> OutboxMessage:
     return enqueue(RESET_REQUEST, [email], data=data, **_urgent())
 
 
-def queue_reset_email(user: User) -> OutboxMessage:
+def queue_reset_email(user: User) -> int | None:
     """A reset email to the account's stored address (no throttle: for a
     flow that has already proved who asks, like undoing an email change)."""
     return enqueue(RESET_EMAIL, [user.email], **_urgent())
@@ -103,12 +103,12 @@ def confirmation_urgency() -> dict:
     return {'priority': Priority.URGENT, 'expires_in': expires}
 
 
-def queue_signup_confirmation(user: User) -> OutboxMessage:
+def queue_signup_confirmation(user: User) -> int | None:
     data = {'user': user.id}
     return enqueue(CONFIRM_SIGNUP, [user.email], data=data, **confirmation_urgency())
 
 
-def queue_pending_signup(pending: PendingSignup) -> OutboxMessage:
+def queue_pending_signup(pending: PendingSignup) -> int | None:
     """The same row for a free and a taken address (see the handler)."""
     data = {'pending': pending.id}
     return enqueue(PENDING_SIGNUP, [pending.email], data=data, **confirmation_urgency())

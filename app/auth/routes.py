@@ -215,9 +215,7 @@ def reset_password_request():
     if form.validate_on_submit():
         job = request_password_reset(form.email.data)
         db.session.commit()
-        # The id from the identity: reading job.id now would load the row again.
-        job_id = job and sa.inspect(job).identity[0]
-        audit('reset_requested', email=mask_email(form.email.data), job=job_id)
+        audit('reset_requested', email=mask_email(form.email.data), job=job)
         flash(str(RESET_SENT), 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(
@@ -281,7 +279,7 @@ def reset_link_problem(reason):
         if user is not None:
             job = request_password_reset(user.email)
             db.session.commit()
-            audit('reset_requested_again', account=user.id, job=job and job.id)
+            audit('reset_requested_again', account=user.id, job=job)
         flash(str(RESET_SENT), 'info')
         return redirect(url_for('auth.reset_password_sent'))
     return render_template(

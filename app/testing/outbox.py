@@ -14,12 +14,12 @@ from app.testing.smtp import SinkHandler, free_port
 
 def queue_emails(app, n: int, to: str = 'reader@example.com') -> list[int]:
     with app.app_context():
-        rows = [
+        ids = [
             send_email(f'Message {i}', None, [to], f'Body {i}', f'<p>Body {i}</p>')
             for i in range(n)
         ]
         db.session.commit()
-        return [row.id for row in rows]
+        return ids
 
 
 def outbox_rows(app) -> list[OutboxMessage]:
