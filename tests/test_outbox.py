@@ -14,7 +14,7 @@ from werkzeug.security import generate_password_hash
 
 from app import db
 from app.models import User
-from app.outbox import backoff
+from app.outbox import backoff, enqueue, handler
 from app.testing import PASSWORD, AuthActions, SinkHandler, SMTPSink, free_port
 from app.testing.data import make_user
 from app.testing.links import LINK, reset_link
@@ -263,3 +263,36 @@ def test_messages_carry_a_stable_message_id_and_the_expected_headers(make_app, s
     assert message['Auto-Submitted'] == 'auto-generated'
     assert message['Date']
     assert 'X-Microblog-Outbox-Id' in message
+
+
+def test_the_sender_builds_one_message_at_a_time_between_requests(make_app):
+    """A send-time handler queries and commits: the sender yields to this
+    process's requests before building each message, not once per claim."""
+    app = make_app(MAIL_SENDER_ENABLED=False, MAIL_SENDER_YIELD=30)
+    sender = app.extensions['outbox']
+    built = []
+
+    @handler('test_yield')
+    def build(row):
+        built.append(row.id)
+        if len(built) == 1:
+            sender.request_started()  # a request arrives during the first
+        return None  # nothing to send: dropped
+
+    with app.app_context():
+        for _ in range(2):
+            enqueue('test_yield', ['reader@example.com'])
+        db.session.commit()
+
+    def run():
+        with app.app_context():
+            sender.run_once()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_until(lambda: built)
+    time.sleep(0.3)
+    assert len(built) == 1  # the second waits while the request runs
+    sender.request_ended()
+    thread.join(10)
+    assert len(built) == 2

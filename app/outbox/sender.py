@@ -197,8 +197,7 @@ class OutboxSender:
     def deliver(self, rows: list[OutboxMessage], lease: Lease, link) -> bool:
         """Send a claim's messages; False when the pass should end (stopping,
         lease lost or running out, connection failed)."""
-        self.yield_to_requests()
-        pending = prepare(self.app, rows, lease)
+        pending = prepare(self.app, rows, lease, pause=self.yield_to_requests)
         go_on, first = True, True
         while pending:
             row, message = pending[0]
