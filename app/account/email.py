@@ -54,9 +54,7 @@ def queue_email_changed_notice(
     return enqueue(EMAIL_CHANGED, [undo.old_email], data=data)
 
 
-def queue_email_restored_notice(
-    user: User, replaced: str, context: dict
-) -> int | None:
+def queue_email_restored_notice(user: User, replaced: str, context: dict) -> int | None:
     """To the address an undo replaced: what happened (it carries no link)."""
     data = {'user': user.id, 'replaced': replaced, **context}
     return enqueue(EMAIL_RESTORED, [replaced], data=data)
