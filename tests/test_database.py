@@ -13,7 +13,9 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from app import create_app, database, db
+from app.email import send_email
 from app.models import Post, User
+from app.outbox import OutboxMessage
 from app.testing import AuthActions
 from app.testing.data import ON_POSTGRES, add_posts, make_user
 from config import TestConfig
@@ -149,6 +151,11 @@ def test_reads_skip_the_transaction_and_writes_keep_it(app):
         assert driver.info.transaction_status == TransactionStatus.INTRANS
         db.session.rollback()
         assert User.by_username('ghost') is None
+    with app.test_request_context('/index'):  # a GET that queues mail
+        db.session.execute(sa.select(1))
+        queued = send_email('Hi', None, ['ghost@example.com'], 'Body')
+        db.session.rollback()
+        assert db.session.get(OutboxMessage, queued) is None  # undone with it
     with app.app_context():  # the mail sender, the CLI: transactions
         db.session.execute(sa.select(1))
         driver = db.session.connection().connection.driver_connection

@@ -63,9 +63,10 @@ def enqueue(
         'message_id': make_msgid(domain=sender_domain()),
         **fields,
     }
-    # A Core INSERT on the session's connection, not an ORM object: on the
-    # reset form, the unit of work's flush cost twice the statement itself.
-    queued = db.session.connection().execute(_INSERT, row).scalar_one()
+    # A Core INSERT, not an ORM object: on the reset form, the unit of
+    # work's flush cost twice the statement itself. Given to the session (not
+    # its connection), so a GET on PostgreSQL leaves autocommit first.
+    queued = db.session.execute(_INSERT, row).scalar_one()
     db.session.info['outbox_wake'] = True
     return queued
 
