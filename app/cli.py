@@ -95,14 +95,14 @@ def send_test(address, wait):
             'MAIL_PORT etc.), then try again. Nothing was queued.'
         )
         raise SystemExit(1)
-    message = send_email(
+    queued = send_email(
         '[Microblog] Test message',
         sender=current_app.config['MAIL_DEFAULT_SENDER'],
         recipients=[address],
         text_body='This is a test message from Microblog. Delivery works.',
     )
     db.session.commit()
-    row = wait_until_sent(sender, message, wait)
+    row = wait_until_sent(sender, queued, wait)
     if row.status == Status.SENT and sender.transport.name == 'console':
         click.echo(f'Test message {row.id} printed to the console (no MAIL_SERVER).')
         return
